@@ -1,0 +1,83 @@
+# NPS platform. Every target bootstraps .venv from requirements.txt, writes .nps/env and sources it.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ENV := . .nps/env &&
+
+.PHONY: help bootstrap env db-up db-down airflow-db test lint pytest dbt-build demo airflow collector fakes lock clean bench bench-quick
+
+help:
+	@echo "make demo     - the whole loop over eight simulated weeks, prints the NPS marts"
+	@echo "make test     - ruff, sqlfluff, pytest (real Postgres), dbt build"
+	@echo "make airflow  - Airflow UI on http://localhost:8080 (admin login printed)"
+	@echo "make collector / make fakes - the survey collector / the fake 1C, Bitrix24, SendGrid"
+	@echo "make db-up / make db-down   - the project's own Postgres (data under .nps/pg)"
+
+$(STAMP): requirements.txt pyproject.toml
+	@echo ">> creating $(VENV) from requirements.txt (uv, bytecode compiled)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "$$(grep -E '^uv==' requirements.txt)"
+	@$(BIN)/uv pip sync --quiet --python $(BIN)/python --compile-bytecode requirements.txt
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+bootstrap: $(STAMP)
+
+env: bootstrap
+	@$(BIN)/nps env >/dev/null
+
+db-up: env
+	@$(ENV) $(BIN)/nps db-up
+
+db-down: bootstrap
+	@$(BIN)/nps db-down
+
+# Airflow's metadata lives in the `airflow` database of the same server; migrate once per Airflow version.
+airflow-db: db-up
+	@$(ENV) v=$$($(BIN)/python -c 'import airflow; print(airflow.__version__)'); \
+	  if [ "$$(cat $$AIRFLOW_HOME/.migrated 2>/dev/null)" != "$$v" ]; then \
+	    echo ">> airflow db migrate ($$v)"; mkdir -p $$AIRFLOW_HOME; \
+	    $(BIN)/airflow db migrate >$$AIRFLOW_HOME/migrate.log 2>&1 || { tail -30 $$AIRFLOW_HOME/migrate.log; exit 1; }; \
+	    echo $$v > $$AIRFLOW_HOME/.migrated; fi
+
+lint: env
+	@echo ">> ruff"
+	@$(BIN)/ruff check .
+	@if [ -f dbt_project/dbt_project.yml ]; then echo ">> sqlfluff"; $(ENV) cd dbt_project && ../$(BIN)/sqlfluff lint models tests macros snapshots --processes 2; fi
+
+pytest: airflow-db
+	@echo ">> pytest"
+	@$(ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+dbt-build: db-up
+	@if [ -f dbt_project/dbt_project.yml ]; then echo ">> dbt build"; $(ENV) cd dbt_project && ../$(BIN)/dbt build --fail-fast; fi
+
+test: lint pytest dbt-build
+
+demo: airflow-db
+	@$(ENV) $(BIN)/nps demo
+
+airflow: airflow-db
+	@$(ENV) echo ">> Airflow UI on http://localhost:$$NPS_AIRFLOW_PORT  (login: admin / admin)" && $(BIN)/airflow standalone
+
+collector: db-up
+	@$(ENV) $(BIN)/nps collector
+
+fakes: env
+	@$(ENV) $(BIN)/nps fakes
+
+bench: airflow-db
+	@$(ENV) $(BIN)/python -m bench
+
+bench-quick: airflow-db
+	@$(ENV) $(BIN)/python -m bench --quick
+
+# Re-resolve the lock from requirements.in (needs the package registry).
+lock: bootstrap
+	@$(BIN)/uv pip compile requirements.in --python-version 3.11 --no-header -o requirements.txt
+
+clean: db-down
+	rm -rf .nps

@@ -1,0 +1,1 @@
+"""NPS platform: extraction, surveys, collector, close-the-loop."""

@@ -1,0 +1,86 @@
+"""Settings of the NPS platform: one place, read from the environment, with the contract's defaults.
+
+Secrets never live here: they come from Airflow Connections / env vars (see `nps.envfile`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# The repository root: plugins/nps/config.py -> repo
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:  # a clear message beats a traceback deep in a task
+        raise ValueError(f"setting {name} must be an integer, got {raw!r}") from exc
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"setting {name} must be a number, got {raw!r}") from exc
+
+
+def state_dir() -> Path:
+    """Where generated state lives (`.nps/`, git-ignored)."""
+    return Path(os.environ.get("NPS_STATE_DIR", REPO_ROOT / ".nps"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    timezone: str
+    survey_delay_days: int
+    throttle_days: int
+    reminder_after_days: int
+    catch_up_days: int
+    extract_lookback_days: int
+    quarantine_threshold: float
+    collector_base_url: str
+    token_secret: str
+    token_ttl_days: int
+    sendgrid_from_email: str
+    sendgrid_asm_group_id: int
+    fallback_manager_email: str
+    case_sla_business_days: int
+
+
+def settings() -> Settings:
+    """Current settings (read each call: tests and the demo change the environment)."""
+    return Settings(
+        timezone=os.environ.get("NPS_TIMEZONE", "Europe/Kyiv"),
+        survey_delay_days=_int("NPS_SURVEY_DELAY_DAYS", 14),
+        throttle_days=_int("NPS_THROTTLE_DAYS", 90),
+        reminder_after_days=_int("NPS_REMINDER_AFTER_DAYS", 5),
+        catch_up_days=_int("NPS_CATCH_UP_DAYS", 7),
+        extract_lookback_days=_int("NPS_EXTRACT_LOOKBACK_DAYS", 45),
+        quarantine_threshold=_float("NPS_QUARANTINE_THRESHOLD", 0.05),
+        collector_base_url=os.environ.get("NPS_COLLECTOR_BASE_URL", "http://127.0.0.1:18080").rstrip("/"),
+        token_secret=os.environ.get("NPS_TOKEN_SECRET", ""),
+        token_ttl_days=_int("NPS_TOKEN_TTL_DAYS", 60),
+        sendgrid_from_email=os.environ.get("NPS_SENDGRID_FROM", "nps@example.com"),
+        sendgrid_asm_group_id=_int("NPS_SENDGRID_ASM_GROUP_ID", 1001),
+        fallback_manager_email=os.environ.get("NPS_FALLBACK_MANAGER_EMAIL", "cx-team@example.com"),
+        case_sla_business_days=_int("NPS_CASE_SLA_BUSINESS_DAYS", 2),
+    )
+
+
+def warehouse_url() -> str:
+    """The warehouse DSN (libpq URL). `NPS_WAREHOUSE_URL` is written by `.nps/env` or set by the user."""
+    url = os.environ.get("NPS_WAREHOUSE_URL")
+    if not url:
+        raise RuntimeError(
+            "NPS_WAREHOUSE_URL is not set: run `. .nps/env` (written by every make target) or export it"
+        )
+    return url

@@ -1,0 +1,88 @@
+"""Signed survey tokens (contract §6): HMAC-SHA256 over the survey id and an expiry.
+
+Format: `<survey_id>.<expiry, unix seconds, base 36>.<signature, base64url, 22 chars>`. URL-safe, no padding.
+The sender mints them into e-mail links; the collector checks them before writing anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from nps import clock
+from nps.config import settings
+
+_SURVEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class InvalidToken(Exception):
+    """Forged or malformed: answer 404."""
+
+
+class ExpiredToken(Exception):
+    """Genuine but past its expiry: answer 410."""
+
+    def __init__(self, survey_id: str):
+        super().__init__(survey_id)
+        self.survey_id = survey_id
+
+
+@dataclass(frozen=True)
+class Token:
+    survey_id: str
+    expires_at: int
+
+
+def _secret(secret: str | None) -> bytes:
+    value = secret if secret is not None else settings().token_secret
+    if not value:
+        raise RuntimeError("NPS_TOKEN_SECRET is not set: survey links cannot be signed or checked")
+    return value.encode()
+
+
+def _sign(message: str, secret: bytes) -> str:
+    digest = hmac.new(secret, message.encode(), hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def mint(survey_id: str, issued_at: datetime | None = None, ttl: timedelta | None = None,
+         secret: str | None = None) -> str:
+    if not _SURVEY_ID.match(survey_id):
+        raise ValueError(f"survey id {survey_id!r} is not URL-safe")
+    issued = issued_at or clock.now()
+    lifetime = ttl or timedelta(days=settings().token_ttl_days)
+    expiry = int((issued + lifetime).timestamp())
+    message = f"{survey_id}.{_b36(expiry)}"
+    return f"{message}.{_sign(message, _secret(secret))}"
+
+
+def verify(token: str, now: datetime | None = None, secret: str | None = None) -> Token:
+    parts = token.split(".")
+    if len(parts) != 3 or not _SURVEY_ID.match(parts[0]):
+        raise InvalidToken("malformed token")
+    survey_id, expiry_b36, signature = parts
+    expected = _sign(f"{survey_id}.{expiry_b36}", _secret(secret))
+    if not hmac.compare_digest(expected, signature):
+        raise InvalidToken("bad signature")
+    try:
+        expiry = int(expiry_b36, 36)
+    except ValueError as exc:
+        raise InvalidToken("bad expiry") from exc
+    current = (now or clock.now()).timestamp()
+    if current > expiry:
+        raise ExpiredToken(survey_id)
+    return Token(survey_id=survey_id, expires_at=expiry)
+
+
+def _b36(value: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        value, rem = divmod(value, 36)
+        out = digits[rem] + out
+        if value == 0:
+            return out

@@ -1,0 +1,58 @@
+"""Warehouse bootstrap: schemas, bookkeeping tables and roles (idempotent; applied by `nps db-up` and tests).
+
+Each component keeps its own DDL in `sql/NNN_<component>.sql`; files run in name order, every statement
+idempotent, so re-applying is always safe.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+log = logging.getLogger(__name__)
+SQL_DIR = Path(__file__).parent / "sql"
+
+
+def apply_ddl(conn: psycopg.Connection) -> list[str]:
+    applied = []
+    for path in sorted(SQL_DIR.glob("*.sql")):
+        conn.execute(path.read_text())
+        applied.append(path.name)
+    return applied
+
+
+def ensure_role(conn: psycopg.Connection, role: str, password: str | None) -> None:
+    exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
+    if not exists:
+        conn.execute(sql.SQL("create role {} login").format(sql.Identifier(role)))
+    if password:
+        conn.execute(sql.SQL("alter role {} with login password {}").format(sql.Identifier(role),
+                                                                             sql.Literal(password)))
+
+
+def grant_roles(conn: psycopg.Connection) -> None:
+    """nps_collector: INSERT on landing only; nps_bi: SELECT on marts only (contract §5)."""
+    conn.execute("""
+        grant usage on schema landing to nps_collector;
+        grant insert on all tables in schema landing to nps_collector;
+        grant usage on all sequences in schema landing to nps_collector;
+        alter default privileges in schema landing grant insert on tables to nps_collector;
+        alter default privileges in schema landing grant usage on sequences to nps_collector;
+        grant usage on schema marts to nps_bi;
+        grant select on all tables in schema marts to nps_bi;
+        alter default privileges in schema marts grant select on tables to nps_bi;
+    """)
+
+
+def bootstrap(url: str, collector_password: str | None = None, bi_password: str | None = None) -> list[str]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("set client_min_messages = warning")
+        applied = apply_ddl(conn)
+        ensure_role(conn, "nps_collector", collector_password)
+        ensure_role(conn, "nps_bi", bi_password)
+        grant_roles(conn)
+    log.info("warehouse bootstrapped: %s", ", ".join(applied))
+    return applied

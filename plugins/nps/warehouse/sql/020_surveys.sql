@@ -1,0 +1,93 @@
+-- Survey traffic. landing.*: written only by the collector (INSERT only, as nps_collector).
+-- raw.*: loaded by `nps_send_surveys` (sends) and `nps_load_responses` (answers, clicks, events).
+
+create table if not exists landing.responses (
+    id              bigserial primary key,
+    survey_id       text not null,
+    score           smallint not null check (score between 0 and 10),
+    comment         text,
+    reasons         text[] not null default '{}',
+    language        text,
+    responded_at    timestamptz not null,          -- the collector's clock (simulated in demo/tests)
+    received_at     timestamptz not null default now(),
+    source          text not null default 'web'    -- web | spool
+);
+
+create table if not exists landing.clicks (
+    id              bigserial primary key,
+    survey_id       text not null,
+    score           smallint,
+    clicked_at      timestamptz not null,
+    user_agent      text,
+    received_at     timestamptz not null default now()
+);
+
+create table if not exists landing.sendgrid_events (
+    id              bigserial primary key,
+    sg_event_id     text,
+    event           text,
+    payload         jsonb not null,
+    received_at     timestamptz not null default now()
+);
+
+-- One row per survey and kind: 'invite' | 'reminder'. Status: claimed -> sent | failed | unknown.
+-- survey_id is the purchase's survey (one per purchase), so the reminder shares it.
+create table if not exists raw.survey_sends (
+    survey_id       text not null,
+    kind            text not null check (kind in ('invite', 'reminder')),
+    purchase_id     text not null,
+    customer_ref    text not null,
+    email           text not null,
+    language        text not null,
+    status          text not null check (status in ('claimed', 'sent', 'failed', 'unknown', 'sandbox')),
+    message_id      text,
+    error           text,
+    due_date        date,
+    logical_date    date not null,                 -- the run's day (Europe/Kyiv)
+    claimed_at      timestamptz not null,
+    sent_at         timestamptz,
+    run_id          text,
+    primary key (survey_id, kind)
+);
+
+create table if not exists raw.survey_responses (
+    survey_id       text primary key,              -- latest answer per survey wins
+    score           smallint not null check (score between 0 and 10),
+    comment         text,
+    reasons         text[] not null default '{}',
+    language        text,
+    channel         text not null default 'web',   -- web | file:<name>
+    responded_at    timestamptz not null,
+    _loaded_at      timestamptz not null default now()
+);
+
+create table if not exists raw.survey_clicks (
+    landing_id      bigint primary key,
+    survey_id       text not null,
+    score           smallint,
+    clicked_at      timestamptz not null,
+    user_agent      text,
+    _loaded_at      timestamptz not null default now()
+);
+
+create table if not exists raw.sendgrid_events (
+    sg_event_id     text primary key,
+    event           text not null,
+    email           text,
+    survey_id       text,                          -- custom_args.survey_id, flattened by SendGrid
+    kind            text,                          -- custom_args.kind
+    sg_message_id   text,
+    occurred_at     timestamptz not null,
+    reason          text,
+    payload         jsonb not null,
+    _loaded_at      timestamptz not null default now()
+);
+
+-- SendGrid suppression lists (nightly sync): global unsubscribes, group unsubscribes, bounces, spam reports.
+create table if not exists raw.sendgrid_suppressions (
+    email           text not null,
+    list            text not null,                 -- unsubscribes | group_unsubscribes | bounces | spam_reports | invalid_emails
+    created_at      timestamptz,
+    _loaded_at      timestamptz not null default now(),
+    primary key (email, list)
+);
