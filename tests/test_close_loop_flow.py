@@ -172,8 +172,16 @@ def test_interrupted_send_is_never_repeated(env, sendgrid):
     result = run.send_digests(day("2026-03-02", "crashed#2"))
     assert result["stale_claims"] == 1 and result["sent"] == 0 and result["already"] == 0
     assert db.execute("select status from ops.digests").fetchone()[0] == "unknown"
-    assert run.send_digests(day("2026-03-03", "next#1"))["sent"] == 0       # not in tomorrow's digest either
+    result = run.send_digests(day("2026-03-03", "next#1"))
+    assert result["sent"] == 0 and result["unconfirmed_cases"] == 1         # not in tomorrow's digest either
     assert sendgrid.messages == []
+    # the operator checked SendGrid: it never left. Released, it goes out in the next digest, once.
+    digest_id = db.execute("select digest_id from ops.digests").fetchone()[0]
+    assert send.release(db, digest_id) == 1
+    assert run.send_digests(day("2026-03-04", "next#1"))["sent"] == 1
+    assert len(sendgrid.messages) == 1
+    with pytest.raises(ValueError, match="sent ones stay sent"):
+        send.release(db, db.execute("select max(digest_id) from ops.digests").fetchone()[0])
 
 
 def test_overdue_cases_listed_again_until_closed(env, sendgrid):

@@ -97,7 +97,16 @@ def send_digests(run: RunDay) -> dict:
         result = asdict(send.send_digests(conn, client, planned, run, s.from_email, calendar, s.timezone))
         unowned = conn.execute("select count(*) from ops.case_state where owner_source = 'none' "
                                "and status <> 'closed'").fetchone()[0]
+        # cases whose digest may or may not have gone out: never resent automatically, so say so every day
+        unconfirmed = conn.execute("""
+            select count(*) from ops.case_state c join ops.digests d using (digest_id)
+             where d.status = 'unknown' and c.notified_at is null
+        """).fetchone()[0]
     result["unowned_cases"] = unowned
+    result["unconfirmed_cases"] = unconfirmed
+    if unconfirmed:
+        log.warning("%d case(s) sit in digests whose delivery is unknown (interrupted send); check SendGrid's "
+                    "activity and, if they never left, nps.closeloop.send.release(conn, digest_id) frees them", unconfirmed)
     log.info("digests for %s: %s", run.day, result)
     if unowned:
         log.warning("%d open case(s) have no owner and reach nobody: fix the region seed or set "

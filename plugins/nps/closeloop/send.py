@@ -111,10 +111,9 @@ def send_one(conn: psycopg.Connection, client: SendGridAPIClient, digest: Digest
              calendar: BusinessCalendar, timezone: str) -> str:
     """Send one claimed digest and record the outcome: 'sent' | 'failed' | 'unknown'."""
     if not (digest.new or digest.passives or digest.overdue):
-        with conn.transaction():  # everything was taken by another digest: nothing to say
-            conn.execute("update ops.digests set status = 'failed', error = 'empty after claim' where digest_id = %s",
-                         (digest_id,))
-        return "failed"
+        # everything was taken by another digest meanwhile: nothing to say, and nothing was sent
+        conn.execute("delete from ops.digests where digest_id = %s and status = 'claimed'", (digest_id,))
+        return "already"
     message = build_message(digest, digest_id, from_email, calendar, timezone)
     try:
         response = client.send(message)
@@ -143,6 +142,19 @@ def send_one(conn: psycopg.Connection, client: SendGridAPIClient, digest: Digest
     log.info("digest %s to %s sent: %d new, %d overdue, %d passive (message %s)", digest_id, digest.manager_email,
              len(digest.new), len(digest.overdue), len(digest.passives), message_id)
     return "sent"
+
+
+def release(conn: psycopg.Connection, digest_id: int) -> int:
+    """Operator's tool for an 'unknown' digest known NOT to have left (SendGrid's activity shows nothing): mark it
+    failed and free its cases for the next run's digest. Returns the number of cases freed."""
+    with conn.transaction():
+        row = conn.execute("update ops.digests set status = 'failed', error = coalesce(error, '') || ' [released]' "
+                           "where digest_id = %s and status in ('unknown', 'failed') returning digest_id",
+                           (digest_id,)).fetchone()
+        if row is None:
+            raise ValueError(f"digest {digest_id} does not exist or is not unknown/failed (sent ones stay sent)")
+        return conn.execute("update ops.case_state set digest_id = null, updated_at = now() "
+                            "where digest_id = %s and notified_at is null", (digest_id,)).rowcount
 
 
 def send_digests(conn: psycopg.Connection, client: SendGridAPIClient, digests: list[Digest], run: RunDay,
