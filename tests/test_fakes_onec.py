@@ -189,3 +189,30 @@ def test_faults_and_concurrency(fake_data_dir):
 def test_data_files_are_plain_1c_arrays(fake_data_dir):
     data = json.loads((fake_data_dir / "onec" / f"{SALES}.json").read_text(encoding="utf-8"))
     assert isinstance(data, list) and all("Ref_Key" in d for d in data)
+
+
+def test_as_of_hides_the_future(fake_data_dir):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    fake = OneCFake(fake_data_dir / "onec").start()
+    try:
+        orders = fake.all("Document_ЗаказКлиента")
+        deliveries = {d["Заказ_Key"]: d for d in fake.all("InformationRegister_ДоставкаЗаказов")}
+        cut = sorted(o["Date"] for o in orders)[len(orders) // 2]
+        fake.set_as_of(datetime.fromisoformat(cut).replace(tzinfo=ZoneInfo("Europe/Kyiv")) + timedelta(seconds=0))
+        with httpx.Client(base_url=fake.service_root, auth=AUTH) as c:
+            seen = page_all(c, "Document_ЗаказКлиента", **{"$orderby": "Date"})
+            assert len(seen) == sum(o["Date"] <= cut for o in orders) and all(o["Date"] <= cut for o in seen)
+            seen_keys = {o["Ref_Key"] for o in seen}
+            regs = get(c, "InformationRegister_ДоставкаЗаказов").json()["value"]
+            assert {r["Заказ_Key"] for r in regs} <= seen_keys
+            pending = [r for r in regs if deliveries[r["Заказ_Key"]]["ДатаДоставки"] > cut]
+            assert pending and all(r["ДатаДоставки"] == EMPTY_DATE and r["Статус"] == "ВПути" for r in pending)
+            later = next(o for o in orders if o["Date"] > cut)
+            r = get(c, f"Document_ЗаказКлиента(guid'{later['Ref_Key']}')")
+            assert r.status_code == 404
+            fake.set_as_of(None)
+            assert get(c, f"Document_ЗаказКлиента(guid'{later['Ref_Key']}')").status_code == 200
+    finally:
+        fake.stop()

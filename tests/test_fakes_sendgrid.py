@@ -179,3 +179,12 @@ def test_signed_event_webhook_verifies_with_official_helper(sg):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_signing_key_from_the_data_dir_is_stable(fake_data_dir, fake_stack):
+    summary = json.loads((fake_data_dir / "meta" / "summary.json").read_text())
+    assert fake_stack.sendgrid.public_key == summary["sendgrid_public_key"]
+    again = SendGridFake(fake_data_dir / "sendgrid")
+    assert again.public_key == summary["sendgrid_public_key"]
+    body, ts = b'[{"event":"open"}]', "1700000000"
+    assert EventWebhook(again.public_key).verify_signature(body.decode(), fake_stack.sendgrid.sign(body, ts), ts)

@@ -169,3 +169,65 @@ def test_served_by_the_fakes(fake_stack):
     assert onec["host"] == fake_stack.onec_url and onec["host"].endswith("/demo/odata/standard.odata/")
     assert json.loads(env["AIRFLOW_CONN_NPS_CRM"])["host"].endswith("/rest/1/demo/")
     assert json.loads(env["AIRFLOW_CONN_NPS_SENDGRID"])["password"] == "SG.fake-demo-key"
+
+
+# ---- the demo's response model ----------------------------------------------------------------------------------
+def _nps(answers) -> float:
+    scores = [a.score for a in answers if a is not None]
+    return 100 * (sum(s >= 9 for s in scores) - sum(s <= 6 for s in scores)) / len(scores)
+
+
+def test_response_model_is_deterministic_and_documented_shape():
+    import random
+
+    from nps.generator.responses import Answer, ResponseModel
+
+    model = ResponseModel(seed=5)
+    facts = {"segment": "dealer", "language": "pl", "delay_days": 6, "in_full": False}
+    a = [model.decide(facts, random.Random(i)) for i in range(200)]
+    b = [model.decide(facts, random.Random(i)) for i in range(200)]
+    assert a == b
+    got = [x for x in a if x is not None]
+    assert got and all(isinstance(x, Answer) and 0 <= x.score <= 10 and x.language == "pl" for x in got)
+    assert all(x.delay_hours > 0 for x in got)
+    assert any("completeness" in x.reasons for x in got) and any("delivery_time" in x.reasons for x in got)
+    comments = [x.comment for x in got if x.comment]
+    from nps.generator.responses import COMMENTS
+
+    polish = {t for texts in COMMENTS["pl"].values() for t in texts}
+    assert comments and set(comments) <= polish
+
+
+def test_response_model_effects_show_in_nps():
+    import random
+
+    from nps.generator.responses import ResponseModel, delivery_bucket
+
+    model = ResponseModel(seed=1)
+    rng = random.Random(99)
+
+    def run(n=1500, **facts):
+        base = {"segment": "contractor", "language": "uk", "delay_days": 0, "in_full": True}
+        return [model.decide({**base, **facts}, rng) for _ in range(n)]
+
+    on_time, late, very_late, lost = run(delay_days=-1), run(delay_days=2), run(delay_days=10), run(delay_days=None)
+    assert _nps(on_time) > _nps(late) + 15 > _nps(very_late) + 30 > _nps(lost) + 30
+    assert _nps(run(in_full=False)) < _nps(on_time) - 20
+    assert _nps(run(segment="retail")) > _nps(run(segment="developer")) + 15
+    rate = {s: sum(a is not None for a in run(n=3000, segment=s)) / 3000 for s in ("dealer", "developer")}
+    assert rate["dealer"] > rate["developer"] + 0.1 and 0.15 < rate["developer"] < 0.5
+    dets = [a for a in very_late if a is not None and a.score <= 6]
+    assert sum(a.comment is not None for a in dets) / len(dets) > 0.4
+    assert [delivery_bucket(d) for d in (-2, 0, 1, 3, 4, 7, 8, None)] == [
+        "on_time", "on_time", "late_1_3d", "late_1_3d", "late_4_7d", "late_4_7d", "late_8d_plus", "not_delivered"]
+
+
+def test_email_fate_rates_and_stability():
+    from nps.generator.responses import ResponseModel
+
+    model = ResponseModel(seed=2, bounce_rate=0.05, unsubscribe_rate=0.02)
+    fates = Counter(model.email_fate(f"user{i}@example.com") for i in range(20000))
+    assert abs(fates["bounce"] / 20000 - 0.05) < 0.01 and abs(fates["unsubscribe"] / 20000 - 0.02) < 0.006
+    assert model.email_fate("User7@Example.com") == ResponseModel(seed=2, bounce_rate=0.05,
+                                                                  unsubscribe_rate=0.02).email_fate("user7@example.com")
+    assert model.email_fate("broken@@example.com") == "bounce" and model.email_fate(None) == "bounce"
