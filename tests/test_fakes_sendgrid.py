@@ -188,3 +188,17 @@ def test_signing_key_from_the_data_dir_is_stable(fake_data_dir, fake_stack):
     assert again.public_key == summary["sendgrid_public_key"]
     body, ts = b'[{"event":"open"}]', "1700000000"
     assert EventWebhook(again.public_key).verify_signature(body.decode(), fake_stack.sendgrid.sign(body, ts), ts)
+
+
+def test_delivery_events_drop_suppressed_addresses(sg):
+    sg.unsubscribe("gone@example.com", group_id=1001)
+    body = mail(personalizations=[{"to": [{"email": "olena@example.com"}], "custom_args": {"survey_id": "S-1"}},
+                                  {"to": [{"email": "gone@example.com"}], "custom_args": {"survey_id": "S-2"}}])
+    mid = send(sg, body).headers["x-message-id"]
+    msg = next(m for m in sg.messages() if m["message_id"] == mid)
+    events = sg.delivery_events(msg, timestamp=1_700_000_000)
+    assert [e["event"] for e in events] == ["processed", "processed", "delivered", "dropped"]
+    dropped = events[-1]
+    assert dropped["email"] == "gone@example.com" and dropped["reason"] == "Unsubscribed Address"
+    assert dropped["survey_id"] == "S-2" and dropped["timestamp"] == 1_700_000_000
+    assert len({e["sg_event_id"] for e in events}) == 4

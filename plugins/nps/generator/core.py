@@ -31,12 +31,16 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from nps.fakes import fastjson
+from nps.fakes.base import gc_paused
 from nps.generator.regions import BY_CANONICAL, LANGUAGE_MIX, REGIONS, Region, spellings
 
+KYIV = ZoneInfo("Europe/Kyiv")
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 EMPTY_DATE = "0001-01-01T00:00:00"
 UAH_KEY = "5a6b8c1e-0c9d-11e4-80c6-00155d010b01"
@@ -216,8 +220,12 @@ class _Customer:
 def generate(out_dir: Path | str, config: GeneratorConfig | None = None) -> dict:
     """Write the fakes' data directory and return a summary (counts, rates, timing)."""
     cfg = config or GeneratorConfig()
+    with gc_paused():
+        return _generate(Path(out_dir), cfg)
+
+
+def _generate(out: Path, cfg: GeneratorConfig) -> dict:
     t0 = time.perf_counter()
-    out = Path(out_dir)
     for sub in ("onec", "crm", "sendgrid", "meta"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     rng = random.Random(cfg.seed)
@@ -301,8 +309,7 @@ def _valid_email(email: str) -> bool:
 
 
 def _dump(path: Path, data) -> None:
-    # json.dumps without indent runs the C encoder; json.dump to a file would not
-    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    path.write_bytes(fastjson.dumps(data))
 
 
 def _managers(rng: random.Random, cfg: GeneratorConfig) -> tuple[list[dict], dict[str, str]]:
@@ -408,8 +415,8 @@ class _ArrayWriter:
     """Streams a JSON array to a file in chunks (C encoder per chunk), so 1M lines never sit in one string."""
 
     def __init__(self, path: Path, chunk: int = 5000) -> None:
-        self.fh = path.open("w", encoding="utf-8")
-        self.fh.write("[")
+        self.fh = path.open("wb")
+        self.fh.write(b"[")
         self.buf: list = []
         self.chunk = chunk
         self.count = 0
@@ -421,14 +428,15 @@ class _ArrayWriter:
 
     def flush(self) -> None:
         if self.buf:
-            text = json.dumps(self.buf, ensure_ascii=False, separators=(",", ":"))[1:-1]
-            self.fh.write(("," if self.count else "") + text)
+            if self.count:
+                self.fh.write(b",")
+            self.fh.write(fastjson.dumps(self.buf)[1:-1])
             self.count += len(self.buf)
             self.buf = []
 
     def close(self) -> None:
         self.flush()
-        self.fh.write("]")
+        self.fh.write(b"]")
         self.fh.close()
 
 
@@ -574,7 +582,7 @@ def _crm(rng, cfg, customers, base_day):
 
     def stamp(days_before: int) -> str:
         dt = base_day - timedelta(days=days_before, seconds=rng.randrange(86400))
-        return dt.strftime("%Y-%m-%dT%H:%M:%S") + "+02:00"
+        return dt.replace(tzinfo=KYIV).isoformat()  # Bitrix24 dates carry the portal's UTC offset
 
     for c in customers:
         assigned = c.manager_id if rng.random() > 0.03 else "90"
@@ -630,7 +638,7 @@ def _crm(rng, cfg, customers, base_day):
                           "STAGE_ID": "WON", "CATEGORY_ID": "0", "CLOSED": "Y", "OPPORTUNITY": f"{rng.randint(5, 900) * 1000}.00",
                           "CURRENCY_ID": "UAH", "COMPANY_ID": company_id, "CONTACT_ID": str(pid),
                           "ASSIGNED_BY_ID": assigned, "DATE_CREATE": created, "DATE_MODIFY": modified,
-                          "BEGINDATE": created[:10] + "T03:00:00+02:00", "UF_CRM_1C_CODE": c.code})
+                          "BEGINDATE": created[:10] + "T00:00:00" + created[19:], "UF_CRM_1C_CODE": c.code})
     return companies, contacts, deals
 
 
