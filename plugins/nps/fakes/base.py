@@ -75,6 +75,8 @@ class Faults:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "nps-fake/1.0"
+    # keep-alive + headers and body in separate writes would meet Nagle / delayed ACK (~40 ms a request)
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):  # quiet by default; debug logging on demand
         log.debug("%s %s", self.address_string(), fmt % args)
@@ -100,6 +102,10 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in resp.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(resp.body)))
+        if self.command != "HEAD" and len(resp.body) < 65536:  # one write for headers and a small body
+            self._headers_buffer.append(b"\r\n" + resp.body)
+            self.flush_headers()
+            return
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(resp.body)

@@ -13,6 +13,7 @@ the objects).
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import threading
@@ -180,6 +181,8 @@ class Bitrix24Fake(FakeServer):
         self._bucket_level = 0.0
         self._bucket_at = time.monotonic()
         self._next_id: dict[str, int] = {}
+        self._versions: dict[str, int] = {}
+        self._cache: dict = {}
         self.requests = 0
         self.throttled = 0
         if data_dir is not None:
@@ -216,10 +219,12 @@ class Bitrix24Fake(FakeServer):
             if entity != "user" and "DATE_MODIFY" not in obj:
                 obj["DATE_MODIFY"] = _now_iso()
             self.entities[entity][str(obj["ID"])] = obj
+            self._versions[entity] = self._versions.get(entity, 0) + 1
         return obj
 
     def delete(self, entity: str, obj_id) -> bool:
         with self._lock:
+            self._versions[entity] = self._versions.get(entity, 0) + 1
             return self.entities[entity].pop(str(obj_id), None) is not None
 
     def set_task_status(self, task_id, status: int | str) -> dict:
@@ -331,24 +336,64 @@ class Bitrix24Fake(FakeServer):
         return out
 
     def _list(self, entity: str, params: dict) -> dict:
-        preds = build_filter(params.get("filter"))
+        filt = params.get("filter") or {}
+        if filt in ("", []):
+            filt = {}
+        if not isinstance(filt, dict):
+            raise BitrixError(400, "", "Parameter 'filter' must be array.")
         order = params.get("order") or {}
         if not isinstance(order, dict):
             raise BitrixError(400, "", "Parameter 'order' must be array.")
+        order = order or {"ID": "ASC"}
         select = params.get("select") or []
         if isinstance(select, str):
             select = [select]
         if isinstance(select, dict):
             select = list(select.values())
-        with self._lock:
-            rows = [r for r in self.entities[entity].values() if all(p(r) for p in preds)]
-        if not order:
-            order = {"ID": "ASC"}
-        for field, direction in reversed(list(order.items())):
-            rows.sort(key=_order_key(field), reverse=str(direction).upper() == "DESC")
+        # ID bounds (the big-export pattern `>ID` + order ID ASC) are applied by bisection on a cached, sorted list
+        bounds = {k: v for k, v in filt.items() if k in (">ID", ">=ID", "<ID", "<=ID") and _num(v) is not None}
+        rest = {k: v for k, v in filt.items() if k not in bounds}
+        rows, ids = self._sorted(entity, rest, order)
+        if bounds:
+            if ids is not None:
+                lo, hi = 0, len(rows)
+                for key, value in bounds.items():
+                    v = float(value)
+                    if key == ">ID":
+                        lo = max(lo, bisect.bisect_right(ids, v))
+                    elif key == ">=ID":
+                        lo = max(lo, bisect.bisect_left(ids, v))
+                    elif key == "<ID":
+                        hi = min(hi, bisect.bisect_left(ids, v))
+                    else:
+                        hi = min(hi, bisect.bisect_right(ids, v))
+                rows = rows[lo:hi] if lo < hi else []
+            else:
+                preds = build_filter(bounds)
+                rows = [r for r in rows if all(p(r) for p in preds)]
         page = self._page(rows, params)
         page["result"] = [_project(r, select) for r in page["result"]]
         return page
+
+    def _sorted(self, entity: str, filt: dict, order: dict) -> tuple[list[dict], list[float] | None]:
+        key = (entity, json.dumps(filt, sort_keys=True, default=str), json.dumps(order, default=str),
+               self._versions.get(entity, 0))
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
+            preds = build_filter(filt)
+            rows = [r for r in self.entities[entity].values() if all(p(r) for p in preds)]
+        for field, direction in reversed(list(order.items())):
+            rows.sort(key=_order_key(field), reverse=str(direction).upper() == "DESC")
+        ids = None
+        if list(order) == ["ID"] and str(order["ID"]).upper() == "ASC":
+            ids = [float(r["ID"]) for r in rows]
+        with self._lock:
+            if len(self._cache) > 32:
+                self._cache.clear()
+            self._cache[key] = (rows, ids)
+        return rows, ids
 
     def _user_get(self, params: dict) -> dict:
         filt = dict(params.get("filter") or params.get("FILTER") or {})
