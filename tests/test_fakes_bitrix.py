@@ -175,3 +175,17 @@ def test_php_query_parser():
     assert parsed == {"filter": {">ID": "5", "@ASSIGNED_BY_ID": ["1", "6"]}, "select": ["ID", "NAME"],
                       "order": {"ID": "ASC"}}
     assert json.dumps(parsed)
+
+
+def test_operation_time_limit(fake_data_dir):
+    fake = Bitrix24Fake(fake_data_dir / "crm", operating_limit=0.05, latency=0.03).start()
+    try:
+        with httpx.Client(base_url=fake.webhook_url) as c:
+            first = c.post("user.get", json={})
+            assert first.status_code == 200 and first.json()["time"]["operating"] >= 0.03
+            assert c.post("user.get", json={}).status_code == 200
+            r = c.post("user.get", json={})
+            assert r.status_code == 429 and r.json()["error"] == "OPERATION_TIME_LIMIT"
+            assert c.post("crm.company.list", json={}).status_code == 200  # the budget is per method
+    finally:
+        fake.stop()

@@ -239,3 +239,13 @@ def test_email_fate_rates_and_stability():
     assert model.email_fate("User7@Example.com") == ResponseModel(seed=2, bounce_rate=0.05,
                                                                   unsubscribe_rate=0.02).email_fate("user7@example.com")
     assert model.email_fate("broken@@example.com") == "bounce" and model.email_fate(None) == "bounce"
+
+
+def test_cli_writes_the_layout(tmp_path, capsys):
+    from nps.generator.cli import main
+
+    assert main([str(tmp_path / "d"), "--seed", "5", "--customers", "30", "--days", "10"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["customers"] == 30 and summary["seed"] == 5
+    assert (tmp_path / "d" / "onec" / "Document_РеализацияТоваровУслуг.json").exists()
+    assert (tmp_path / "d" / "meta" / "region_spellings.csv").read_text(encoding="utf-8").startswith("spelling,region")

@@ -5,7 +5,9 @@
 `batch` (≤50 commands, `$result[name][i][FIELD]` references). Lists: fixed 50-row pages with `next` / `total`,
 `start=-1` (no count), `filter` prefixes `>= > <= < = ! != @ !@ % =% %=`, `order`, `select` (`*`, `UF_*`; the
 multi-fields PHONE / EMAIL / WEB / IM only when named, as on the real portal). Values are strings. A leaky bucket
-(drain 2/s, capacity 50 by default) answers 503 `QUERY_LIMIT_EXCEEDED`; a wrong webhook code 401 `NO_AUTH_FOUND`.
+(drain 2/s, capacity 50 by default) answers 503 `QUERY_LIMIT_EXCEEDED`; a method whose run time in the last
+10 minutes reached `operating_limit` (480 s) answers 429 `OPERATION_TIME_LIMIT`; a wrong webhook code 401
+`NO_AUTH_FOUND`.
 
 Data: `<dir>/crm.contact.json`, `crm.company.json`, `crm.deal.json`, `user.json` (JSON arrays as Bitrix24 returns
 the objects).
@@ -14,6 +16,7 @@ the objects).
 from __future__ import annotations
 
 import bisect
+import collections
 import json
 import re
 import threading
@@ -171,10 +174,14 @@ class Bitrix24Fake(FakeServer):
     name = "bitrix24"
 
     def __init__(self, data_dir: Path | None = None, *, user: str = "1", code: str = "demo", rate: float = 2.0,
-                 burst: int = 50, latency: float = 0.0, error_rate: float = 0.0, seed: int = 0) -> None:
+                 burst: int = 50, operating_limit: float = 480.0, latency: float = 0.0, error_rate: float = 0.0,
+                 seed: int = 0) -> None:
         super().__init__(latency=latency, error_rate=error_rate, seed=seed)
         self.user, self.code = str(user), code
         self.rate, self.burst = float(rate), int(burst)
+        # method time budget: seconds of run time per method within a sliding 10 minutes (429 OPERATION_TIME_LIMIT)
+        self.operating_limit = float(operating_limit)
+        self._operating: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self.entities: dict[str, dict[str, dict]] = {e: {} for e in ENTITIES}
         self.tasks: dict[str, dict] = {}
         self._lock = threading.RLock()
@@ -268,16 +275,26 @@ class Bitrix24Fake(FakeServer):
             self.throttled += 1
             return Response.json({"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}, 503)
         method = method.removesuffix(".json")
+        if self._operating_used(method, started) >= self.operating_limit:
+            return Response.json({"error": "OPERATION_TIME_LIMIT",
+                                  "error_description": "Method is blocked due to operation time limit"}, 429)
         try:
             params = self._params(req)
             if method == "batch":
                 result = self._batch(params, started)
-                return Response.json({"result": result, "time": self._time(started)})
+                return Response.json({"result": result, "time": self._time(started, method)})
             payload = self.call(method, params)
         except BitrixError as exc:
             return Response.json({"error": exc.code, "error_description": exc.description}, exc.status)
-        payload["time"] = self._time(started)
+        payload["time"] = self._time(started, method)
         return Response.json(payload)
+
+    def _operating_used(self, method: str, now: float) -> float:
+        with self._lock:
+            spent = self._operating[method]
+            while spent and spent[0][0] < now - 600:
+                spent.popleft()
+            return sum(d for _, d in spent)
 
     def _params(self, req: Request) -> dict:
         params = parse_php_query(parse_qsl(req.query, keep_blank_values=True))
@@ -295,14 +312,21 @@ class Bitrix24Fake(FakeServer):
                 params.update(parse_php_query(parse_qsl(req.body.decode("utf-8"), keep_blank_values=True)))
         return params
 
-    @staticmethod
-    def _time(started: float) -> dict:
+    def _time(self, started: float, method: str | None = None) -> dict:
         finish = time.time()
+        processing = finish - started + self.faults.latency  # injected latency counts as the method's run time
+        operating, reset_at = 0.0, int(finish) + 600
+        if method is not None:
+            with self._lock:
+                spent = self._operating[method]
+                spent.append((finish, processing))
+                operating = sum(d for _, d in spent)
+                reset_at = int(spent[0][0]) + 600
         return {"start": started, "finish": finish, "duration": round(finish - started, 6),
-                "processing": round(finish - started, 6),
+                "processing": round(processing, 6),
                 "date_start": datetime.fromtimestamp(started, KYIV).isoformat(timespec="seconds"),
                 "date_finish": datetime.fromtimestamp(finish, KYIV).isoformat(timespec="seconds"),
-                "operating_reset_at": int(finish) + 600, "operating": 0}
+                "operating_reset_at": reset_at, "operating": round(operating, 6)}
 
     def call(self, method: str, params: dict) -> dict:
         if method == "user.get":  # filter fields at the top level, upper-case
