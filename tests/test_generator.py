@@ -167,10 +167,12 @@ def test_crm_links_duplicates_and_managers(big):
 def test_served_by_the_fakes(fake_stack):
     import httpx
 
-    r = httpx.get(fake_stack.onec_url + "Catalog_Контрагенты", params={"$format": "json", "$top": "1"},
+    HTTP = httpx.Client(timeout=10)
+
+    r = HTTP.get(fake_stack.onec_url + "Catalog_Контрагенты", params={"$format": "json", "$top": "1"},
                   auth=("odata", "odata"))
     assert r.status_code == 200 and r.json()["value"]
-    assert httpx.post(fake_stack.crm_url + "user.get", json={}).json()["total"] > 1
+    assert HTTP.post(fake_stack.crm_url + "user.get", json={}).json()["total"] > 1
     env = fake_stack.airflow_env()
     onec = json.loads(env["AIRFLOW_CONN_NPS_ONEC"])
     assert onec["host"] == fake_stack.onec_url and onec["host"].endswith("/demo/odata/standard.odata/")
