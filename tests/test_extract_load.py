@@ -56,7 +56,8 @@ def load_sales(url: str, objs: list, *, gone=(), threshold: float = 0.05, run_id
 @pytest.fixture
 def clean(db):
     db.execute("truncate raw.onec_sales, raw.onec_sale_lines, raw.quarantine")
-    return db
+    yield db
+    db.execute("truncate raw.onec_sales, raw.onec_sale_lines, raw.quarantine")
 
 
 def test_first_load_then_rerun_changes_nothing(clean, warehouse_url):

@@ -72,6 +72,7 @@ class Faults:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "nps-fake/1.0"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: without this, 40 ms per keep-alive request
 
     def log_message(self, fmt, *args):  # quiet by default; debug logging on demand
         log.debug("%s %s", self.address_string(), fmt % args)
