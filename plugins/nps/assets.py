@@ -15,6 +15,6 @@ from airflow.sdk import Asset
 RAW_ONEC = Asset("nps://raw/onec")
 RAW_CRM = Asset("nps://raw/crm")
 RAW_RESPONSES = Asset("nps://raw/responses")
-MARTS_NPS = Asset("nps://marts/nps")
+MARTS = Asset("nps://marts/nps")
 
-ALL = (RAW_ONEC, RAW_CRM, RAW_RESPONSES, MARTS_NPS)
+ALL = (RAW_ONEC, RAW_CRM, RAW_RESPONSES, MARTS)
