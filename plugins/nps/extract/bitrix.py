@@ -76,20 +76,21 @@ class LeakyBucket:
         self.capacity, self.drain = capacity, drain
         self.limit = max(1.0, capacity * headroom)  # leave room for other apps on the same portal
         self.level = 0.0
+        self.rate = drain  # our pace once the bucket is at our limit
         self.stamp = time.monotonic()
         self.waited = 0.0
         self._lock = threading.Lock()
 
     def _leak(self) -> None:
         now = time.monotonic()
-        self.level = max(0.0, self.level - (now - self.stamp) * self.drain)
+        self.level = max(0.0, self.level - (now - self.stamp) * self.rate)
         self.stamp = now
 
     def acquire(self) -> None:
         with self._lock:
             self._leak()
             if self.level + 1 > self.limit:
-                wait = (self.level + 1 - self.limit) / self.drain
+                wait = (self.level + 1 - self.limit) / self.rate
                 self.waited += wait
                 time.sleep(wait)
                 self._leak()
@@ -102,6 +103,7 @@ class LeakyBucket:
         with self._lock:
             self._leak()
             self.limit = max(1.0, min(self.limit, self.level - 1))
+            self.rate = self.drain * 0.9  # and send a little slower than the portal drains: clocks and queues jitter
 
 
 def _php_query(params: dict, prefix: str = "") -> list[str]:
