@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -20,13 +21,27 @@ PRIVATE_KEY = ec.generate_private_key(ec.SECP256R1())
 PUBLIC_KEY = public_key_b64(PRIVATE_KEY)
 
 
-def collector_url(warehouse_url: str, password: str = COLLECTOR_TEST_PASSWORD) -> str:
-    """The same database, as nps_collector (INSERT on landing only)."""
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute(f"alter role nps_collector with login password '{password}'")
+def collector_url(warehouse_url: str) -> str:
+    """The same database, as nps_collector (INSERT on landing only).
+
+    Reuses the password of `.nps/env`'s NPS_COLLECTOR_DB_URL when it works on this server (so a running
+    `make collector` keeps working); otherwise sets a fixed test password on the cluster-wide role.
+    """
     parts = urlsplit(warehouse_url)
-    netloc = f"nps_collector:{password}@{parts.hostname}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+
+    def url(password: str) -> str:
+        return urlunsplit(parts._replace(netloc=f"nps_collector:{quote(password, safe='')}@{parts.hostname}:{parts.port}"))
+
+    env = urlsplit(os.environ.get("NPS_COLLECTOR_DB_URL", ""))
+    if env.password and (env.hostname, env.port) == (parts.hostname, parts.port):
+        try:
+            psycopg.connect(url(unquote(env.password)), connect_timeout=5).close()
+            return url(unquote(env.password))
+        except psycopg.OperationalError:
+            pass
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(f"alter role nps_collector with login password '{COLLECTOR_TEST_PASSWORD}'")
+    return url(COLLECTOR_TEST_PASSWORD)
 
 
 def settings(db_url: str, spool_dir: Path, **overrides) -> CollectorSettings:
