@@ -124,6 +124,40 @@ def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> N
     raise RuntimeError("collector did not become healthy")
 
 
+def _tree_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) of a process and its children; 0 when unknown."""
+    if not pid:
+        return 0.0
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def _postmaster_pid() -> int | None:
+    """Our own Postgres (when the bench runs on the project's embedded server), to count its CPU too."""
+    from nps.pgserver import external_warehouse_url, local_postgres
+
+    if external_warehouse_url():
+        return None
+    pid_file = local_postgres().data_dir / "postmaster.pid"
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run(n: int, concurrency: int, workers: int, warmup: int = 500) -> dict:
     server_url = os.environ.get("NPS_WAREHOUSE_URL")
     if not server_url:
@@ -148,7 +182,11 @@ def run(n: int, concurrency: int, workers: int, warmup: int = 500) -> dict:
         warm, _ = _requests(warmup, secret)
         asyncio.run(_drive(port, warm, concurrency))  # connection pools filled, statements prepared
         requests, ids = _requests(n, secret)
+        pg_pid = _postmaster_pid()
+        cpu_before = (_tree_cpu(proc.pid), _tree_cpu(pg_pid), time.process_time())
         latencies, errors, elapsed = asyncio.run(_drive(port, requests, concurrency))
+        cpu_after = (_tree_cpu(proc.pid), _tree_cpu(pg_pid), time.process_time())
+        server_cpu, pg_cpu, client_cpu = (after - before for before, after in zip(cpu_before, cpu_after, strict=True))
         deadline = time.monotonic() + 30
         with psycopg.connect(db_url) as conn:
             while True:  # spooled answers (if any) arrive when the collector replays them
@@ -168,6 +206,13 @@ def run(n: int, concurrency: int, workers: int, warmup: int = 500) -> dict:
                 "p99_ms": round(pct(0.99), 1), "max_ms": round(latencies[-1] * 1000, 1),
                 "mean_ms": round(statistics.fmean(latencies) * 1000, 1), "errors": len(errors),
                 "stored": stored, "spooled_then_replayed": spooled, "lost": n - stored, "cpus": os.cpu_count(),
+                "load_avg_1m": round(os.getloadavg()[0], 2),
+                # CPU per answer, so a run on a busy shared machine still tells what 2 dedicated cores would do
+                "cpu_ms_per_answer": {"collector": round(server_cpu / n * 1000, 3),
+                                      "postgres": round(pg_cpu / n * 1000, 3),
+                                      "client": round(client_cpu / n * 1000, 3)},
+                "capacity_2_dedicated_cores_per_s": round(2 / ((server_cpu + pg_cpu + client_cpu) / n))
+                if pg_pid and server_cpu + pg_cpu + client_cpu > 0 else None,
                 "first_errors": errors[:3]}
     finally:
         if proc is not None and proc.poll() is None:
