@@ -3,42 +3,17 @@
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 import uuid
 
 import pytest
-import uvicorn
-from collector_support import collector_url, count, settings, token
-from conftest import free_port
-
-from nps.collector.app import create_app
+from collector_support import count, live_collector, token  # noqa: F401 - live_collector is a fixture
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture
-def live_collector(warehouse_url, tmp_path):
-    port = free_port()
-    app = create_app(settings(collector_url(warehouse_url), tmp_path / "spool"))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("collector did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it: apt-get "
                                               "install -y chromium)")
-def test_browser_clicks_score_link_and_answer_lands(live_collector, db):
+def test_browser_clicks_score_link_and_answer_lands(live_collector, db):  # noqa: F811 - the fixture
     from playwright.sync_api import sync_playwright
 
     survey = "s-" + uuid.uuid4().hex[:12]
