@@ -134,7 +134,8 @@ def test_unknown_currency(qurl, conn):
 def test_bad_email_is_a_warning_without_the_address_in_results(qurl, conn):
     conn.execute("update raw.onec_customers set email = 'buyer(at)romashka.ua' where ref_key = 'c1'")
     result = run(qurl, "bad_email")
-    assert failures(result) == {("raw.onec_customers", "expect_column_values_to_match_regex", "email", "warning")}
+    assert failures(result) == {("raw.onec_customers", "expect_column_values_to_be_in_set", "email_format_ok",
+                                 "warning")}
     assert result.success            # a warning lets the run through ...
     (row,) = result.warnings
     assert row["sample_keys"] == [{"ref_key": "c1"}]
@@ -236,3 +237,17 @@ def test_row_count_failure_goes_through_the_gate(qurl, conn):
     result = validate_raw(qurl, "rc_day2", DAY + timedelta(days=1), build_docs=False)
     assert ("raw.onec_sales", "expect_load_to_have_rows", None, "critical") in failures(result)
     assert not result.success
+
+
+def test_data_docs_are_served_by_the_airflow_plugin(qurl, conn):
+    from fastapi.testclient import TestClient
+
+    from nps.quality.gx_docs_plugin import URL_PREFIX, NpsDataDocsPlugin, docs_app
+
+    result = validate_raw(qurl, "docs", DAY)
+    client = TestClient(docs_app())
+    page = client.get("/")
+    assert page.status_code == 200 and "raw_purchases.onec_sales" in page.text
+    assert client.get("/index.html").status_code == 200
+    assert result.data_docs.endswith("data_docs/index.html")
+    assert NpsDataDocsPlugin.external_views[0]["href"] == f"{URL_PREFIX}/"

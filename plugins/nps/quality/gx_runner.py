@@ -104,7 +104,9 @@ def _sample_keys_for_rows(conn: psycopg.Connection, asset: Asset, check: Check) 
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in asset.key_columns)
     stmt = sql.SQL("select {} from ({}) as unexpected limit {}").format(cols, sql.SQL(query), sql.Literal(SAMPLE_KEYS))
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        return [dict(r) for r in cur.execute(stmt).fetchall()]
+        # same shape as GX's own index lists: JSON-ready values (dates as ISO strings)
+        return [{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in r.items()}
+                for r in cur.execute(stmt).fetchall()]
 
 
 def _column(kwargs: dict) -> str | None:
