@@ -11,8 +11,9 @@ import pytest
 from _quality_data import DAY, LOADED_AT, load_good, own_database, reset, ts, tz
 
 from nps.quality import rowcounts
-from nps.quality.gate import validate_raw
+from nps.quality.gate import validate_loads, validate_raw
 from nps.quality.result import QualityGateError
+from nps.quality.settings import quality_settings
 
 TIMINGS: list[tuple[str, float]] = []
 
@@ -237,6 +238,11 @@ def test_row_count_failure_goes_through_the_gate(qurl, conn):
     result = validate_raw(qurl, "rc_day2", DAY + timedelta(days=1), build_docs=False)
     assert ("raw.onec_sales", "expect_load_to_have_rows", None, "critical") in failures(result)
     assert not result.success
+    # a transform that no extraction preceded skips them; the extract DAG can run them alone, without GX
+    quiet = validate_raw(qurl, "rc_day2_hourly", DAY + timedelta(days=1), build_docs=False, row_counts=False)
+    assert quiet.success and not [r for r in quiet.rows if r["suite"] == "raw_row_counts"]
+    loads = validate_loads(qurl, "rc_loads", DAY + timedelta(days=1))
+    assert {r["asset"] for r in loads.critical_failures} == set(rowcounts_tables())
 
 
 def test_data_docs_are_served_by_the_airflow_plugin(qurl, conn):
@@ -251,3 +257,7 @@ def test_data_docs_are_served_by_the_airflow_plugin(qurl, conn):
     assert client.get("/index.html").status_code == 200
     assert result.data_docs.endswith("data_docs/index.html")
     assert NpsDataDocsPlugin.external_views[0]["href"] == f"{URL_PREFIX}/"
+
+
+def rowcounts_tables():
+    return quality_settings().rowcount_tables

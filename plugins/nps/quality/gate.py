@@ -64,18 +64,36 @@ def _finish(dsn: str, result: QualityResult, stage: str, day: date) -> QualityRe
     return result
 
 
-def validate_raw(dsn: str, run_id: str, logical_date=None, build_docs: bool = True) -> QualityResult:
-    """Suites on the raw landings plus the row-count checks. Call before dbt build."""
+def validate_raw(dsn: str, run_id: str, logical_date=None, build_docs: bool = True,
+                 row_counts: bool = True) -> QualityResult:
+    """Suites on the raw landings plus (unless `row_counts=False`) the row-count checks. Call before dbt build.
+
+    Pass `row_counts=False` for transform runs that no extraction preceded (e.g. triggered by an hourly responses
+    load before the night's extraction): there the day's load has not happened yet and 0 rows is no error.
+    """
     cfg = quality_settings()
     day = as_day(logical_date)
     checked_at = clock.now()
     rows, docs, seconds = gx_runner.run_suites(dsn, suites.raw_suites(cfg, horizon(day, cfg.future_slack_hours)),
                                                run_id, day, checked_at, cfg.gx_root, build_docs)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        rows += rowcounts.check_row_counts(conn, cfg.rowcount_tables, run_id, day, checked_at, cfg.jump_factor,
-                                           cfg.baseline_days)
+    if row_counts:
+        rows += _row_count_rows(dsn, run_id, day, checked_at)
     result = QualityResult(run_id, "raw", rows, docs, seconds)
     return _finish(dsn, result, "raw", day)
+
+
+def _row_count_rows(dsn: str, run_id: str, day: date, checked_at: datetime) -> list[dict]:
+    cfg = quality_settings()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return rowcounts.check_row_counts(conn, cfg.rowcount_tables, run_id, day, checked_at, cfg.jump_factor,
+                                          cfg.baseline_days)
+
+
+def validate_loads(dsn: str, run_id: str, logical_date=None) -> QualityResult:
+    """Only the row-count checks (no GX, milliseconds): for the end of `nps_extract`, right after the loads."""
+    day = as_day(logical_date)
+    result = QualityResult(run_id, "loads", _row_count_rows(dsn, run_id, day, clock.now()))
+    return _finish(dsn, result, "loads", day)
 
 
 def validate_marts(dsn: str, run_id: str, logical_date=None, schema: str = "marts",

@@ -82,6 +82,21 @@ def context(root: Path):
         return _contexts[root]
 
 
+def prune(root: Path, keep_days: int | None = None) -> int:
+    """Disk hygiene: drop stored validation results and their pages older than NPS_GX_KEEP_DAYS (default 30).
+
+    By file age, not business time: the history that matters is in quality.expectation_results."""
+    keep = keep_days if keep_days is not None else int(os.environ.get("NPS_GX_KEEP_DAYS") or 30)
+    cutoff = time.time() - keep * 86_400
+    removed = 0
+    for folder, pattern in ((root / "validations", "*.json"), (root / "data_docs" / "validations", "*.html")):
+        for path in folder.rglob(pattern) if folder.exists() else ():
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
+
+
 def _expectation(check: Check):
     import great_expectations.expectations as gxe
 
@@ -171,7 +186,13 @@ def run_suites(dsn: str, suites: list[Suite], run_id: str, logical_date, checked
 
     ctx = context(root)
     ds = ctx.data_sources.add_or_update_postgres(name=DATASOURCE, connection_string="${" + URL_VAR + "}")
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
     gx_run = RunIdentifier(run_name=run_id, run_time=checked_at)
+    built: list = []
     base = {"run_id": run_id, "logical_date": logical_date, "checked_at": checked_at}
     rows: list[dict] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -202,6 +223,9 @@ def run_suites(dsn: str, suites: list[Suite], run_id: str, logical_date, checked
                 result = vd.run(run_id=gx_run, result_format={
                     "result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_KEYS,
                     "unexpected_index_column_names": list(asset.key_columns)})
+                suite_id = ExpectationSuiteIdentifier(name=name)
+                built += [suite_id, ValidationResultIdentifier(expectation_suite_identifier=suite_id, run_id=gx_run,
+                                                               batch_identifier=result.batch_id)]
                 # match results to checks by type and column, not by position
                 by_key = {(res.expectation_config.type, _column(res.expectation_config.kwargs)): res
                           for res in result.results}
@@ -210,7 +234,9 @@ def run_suites(dsn: str, suites: list[Suite], run_id: str, logical_date, checked
                     rows.append(_result_row(base, suite, asset, check, res, conn))
     docs = None
     if build_docs:
-        ctx.build_data_docs()
+        prune(root)
+        # render only this run's pages (a full build re-renders every kept result); the index lists them all
+        ctx.build_data_docs(resource_identifiers=built)
         docs = str(docs_index(root))
         log.info("Data Docs: %s", docs)
         print(f"Data Docs: {docs}")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from nps.config import REPO_ROOT, state_dir
 
-DEFAULT_CURRENCIES = "UAH,USD,EUR,PLN"
+# ISO 4217 letters and numbers (1C's Catalog_Валюты.Code is the numeric one: 980 = UAH)
+DEFAULT_CURRENCIES = "UAH,USD,EUR,PLN,980,840,978,985"
 # SendGrid Event Webhook event types (reference/protocols.md §3): anything else is a loader or webhook bug.
 DEFAULT_EVENT_TYPES = ("processed,dropped,delivered,deferred,bounce,open,click,spamreport,unsubscribe,"
                        "group_unsubscribe,group_resubscribe")
