@@ -197,3 +197,13 @@ def test_default_args_carry_the_callback():
     from nps.dag_defaults import DEFAULT_ARGS
 
     assert DEFAULT_ARGS["on_failure_callback"] is alerts.on_failure_callback
+
+
+def test_package_imports_no_great_expectations():
+    import subprocess
+    import sys
+
+    code = ("import sys, nps.dag_defaults, nps.quality, nps.quality.gate, nps.quality.summary, nps.quality.swap, "
+            "nps.quality.cli; print('great_expectations' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -12,8 +12,6 @@ import logging
 from collections.abc import Sequence
 from datetime import date
 
-import psycopg
-
 from nps import clock, connections
 from nps.config import settings
 from nps.quality.settings import quality_settings
@@ -54,6 +52,8 @@ def raise_alert(dsn: str | None, kind: str, message: str, *, dag_id: str | None 
             email_error = f"{type(exc).__name__}: {exc}"
             log.error("alert e-mail failed: %s", email_error)
     try:
+        import psycopg  # lazily: DAG files import this module (DEFAULT_ARGS) and must parse fast
+
         dsn = dsn or connections.warehouse_dsn()
         with psycopg.connect(dsn, autocommit=True) as conn:
             return conn.execute(
