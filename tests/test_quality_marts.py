@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import date
 
@@ -54,6 +55,11 @@ def test_nps_out_of_range(qurl, conn):
     result = validate_marts(qurl, "m_nps", DAY, schema="marts_build", build_docs=False)
     assert failures(result) == {("marts_build.nps_by_segment", "expect_column_values_to_be_between", "nps")}
     assert result.critical_failures[0]["sample_keys"] == [{"month": "2026-03-01", "segment": "wholesale"}]
+    summary = result.as_dict()
+    assert summary["checks"] == 12 and summary["warnings"] == []
+    assert summary["critical"] == ["[critical] marts_invariants: marts_build.nps_by_segment.nps: nps within -100..100 "
+                                   '(1 unexpected); e.g. [{"month": "2026-03-01", "segment": "wholesale"}]']
+    json.dumps(summary)      # fits an XCom
 
 
 def test_categories_do_not_add_up_to_responses(qurl, conn):

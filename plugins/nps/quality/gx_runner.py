@@ -29,6 +29,7 @@ DATASOURCE = "nps_warehouse"
 SAMPLE_KEYS = 10
 _lock = threading.Lock()
 _contexts: dict[Path, Any] = {}
+_datasource_dsn: dict[Path, str] = {}
 
 
 def sqlalchemy_url(dsn: str) -> str:
@@ -40,6 +41,21 @@ def sqlalchemy_url(dsn: str) -> str:
         if dsn.startswith(prefix):
             return "postgresql+psycopg://" + dsn[len(prefix):]
     raise ValueError(f"not a postgres URL: {dsn.split('@')[-1]!r}")
+
+
+def _datasource(ctx, root: Path, dsn: str):
+    """The warehouse datasource, reused while the DSN stays the same (each new one opens its own engine/pool)."""
+    with _lock:
+        if _datasource_dsn.get(root) == dsn:
+            return ctx.data_sources.get(DATASOURCE)
+        if DATASOURCE in ctx.data_sources.all():
+            try:
+                ctx.data_sources.get(DATASOURCE).get_engine().dispose()
+            except Exception:  # an engine that never connected has nothing to dispose
+                log.debug("no engine to dispose", exc_info=True)
+        ds = ctx.data_sources.add_or_update_postgres(name=DATASOURCE, connection_string="${" + URL_VAR + "}")
+        _datasource_dsn[root] = dsn
+        return ds
 
 
 def docs_index(root: Path) -> Path:
@@ -185,7 +201,7 @@ def run_suites(dsn: str, suites: list[Suite], run_id: str, logical_date, checked
     from great_expectations.core.run_identifier import RunIdentifier
 
     ctx = context(root)
-    ds = ctx.data_sources.add_or_update_postgres(name=DATASOURCE, connection_string="${" + URL_VAR + "}")
+    ds = _datasource(ctx, root, dsn)
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,

@@ -69,6 +69,12 @@ class QualityResult:
             lines.append(f"Data Docs: {self.data_docs}")
         return "\n".join(lines)
 
+    def as_dict(self) -> dict:
+        """Small and JSON-safe, for a task's XCom: counts, the failures in words, where Data Docs are."""
+        return {"run_id": self.run_id, "stage": self.stage, "checks": len(self.rows),
+                "critical": [describe(r) for r in self.critical_failures], "warnings": [describe(r) for r in self.warnings],
+                "data_docs": self.data_docs, "gx_seconds": round(self.gx_seconds, 2)}
+
     def raise_if_critical(self) -> None:
         if self.critical_failures:
             raise QualityGateError(self.summary())
