@@ -249,7 +249,7 @@ def test_row_count_failure_goes_through_the_gate(qurl, conn):
 def test_data_docs_are_served_by_the_airflow_plugin(qurl, conn):
     from fastapi.testclient import TestClient
 
-    from nps.quality.gx_docs_plugin import URL_PREFIX, NpsDataDocsPlugin, docs_app
+    from nps.quality.docs_app import URL_PREFIX, docs_app
 
     result = validate_raw(qurl, "docs", DAY)
     client = TestClient(docs_app())
@@ -257,7 +257,17 @@ def test_data_docs_are_served_by_the_airflow_plugin(qurl, conn):
     assert page.status_code == 200 and "raw_purchases.onec_sales" in page.text
     assert client.get("/index.html").status_code == 200
     assert result.data_docs.endswith("data_docs/index.html")
-    assert NpsDataDocsPlugin.external_views[0]["href"] == f"{URL_PREFIX}/"
+    assert URL_PREFIX == "/nps-data-docs"
+
+
+def test_airflow_loads_the_data_docs_plugin():
+    from airflow import plugins_manager
+
+    plugins, errors = plugins_manager._get_plugins()
+    assert not {path: e for path, e in errors.items() if "quality" in path}
+    (plugin,) = [p for p in plugins if p.name == "nps_data_docs"]
+    assert plugin.fastapi_apps[0]["url_prefix"] == "/nps-data-docs"
+    assert plugin.external_views[0]["href"] == "/nps-data-docs/"
 
 
 def rowcounts_tables():

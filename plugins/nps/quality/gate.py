@@ -46,6 +46,17 @@ def horizon(day: date, slack_hours: float) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tz) + timedelta(hours=slack_hours)
 
 
+def region_keys(dsn: str, seed) -> list[str] | None:
+    """The dbt seed's spellings, normalised by the warehouse itself (same lower() and regex as dbt's macro)."""
+    values = suites.seed_spellings(seed)
+    if values is None:
+        return None
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(f"select distinct {suites.normalize_spelling_sql('v')} from unnest(%s::text[]) as v",
+                            (values,)).fetchall()
+    return sorted(r[0] for r in rows if r[0])
+
+
 def _finish(dsn: str, result: QualityResult, stage: str, day: date) -> QualityResult:
     with psycopg.connect(dsn, autocommit=True) as conn:
         write_rows(conn, result.rows)
@@ -85,7 +96,8 @@ def validate_raw(dsn: str, run_id: str, logical_date=None, build_docs: bool = Tr
     cfg = quality_settings()
     day = as_day(logical_date)
     checked_at = clock.now()
-    selected = _select(suites.raw_suites(cfg, horizon(day, cfg.future_slack_hours)), only)
+    regions = region_keys(dsn, cfg.region_seed)
+    selected = _select(suites.raw_suites(cfg, horizon(day, cfg.future_slack_hours), regions), only)
     rows, docs, seconds = gx_runner.run_suites(dsn, selected, run_id, day, checked_at, cfg.gx_root, build_docs)
     if row_counts:
         rows += _row_count_rows(dsn, run_id, day, checked_at)

@@ -48,12 +48,12 @@ class QualitySettings:
 
 
 def _region_seed() -> Path | None:
-    """The dbt seed that maps region spellings to canonical names (any CSV under dbt_project/seeds named *region*)."""
+    """The dbt seed that maps region spellings to canonical names (`dbt_project/seeds/oblast_spellings.csv`)."""
     explicit = os.environ.get("NPS_REGION_SEED")
     if explicit:
         return Path(explicit)
     seeds = REPO_ROOT / "dbt_project" / "seeds"
-    found = sorted(seeds.glob("*region*.csv")) if seeds.is_dir() else []
+    found = sorted(seeds.glob("oblast_spellings.csv")) + sorted(seeds.glob("*spelling*.csv")) if seeds.is_dir() else []
     return found[0] if found else None
 
 

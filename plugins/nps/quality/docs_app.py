@@ -1,12 +1,10 @@
-"""Airflow plugin: serves the GX Data Docs inside `make airflow` and links them from the UI's Browse menu.
+"""The GX Data Docs as a small FastAPI app, mounted into Airflow's API server by `plugins/nps_quality_plugin.py`.
 
 http://localhost:8080/nps-data-docs/ serves `$NPS_GX_DIR/data_docs` (default `.nps/gx/data_docs`), rebuilt by
-every gate run. Light at import: FastAPI only, no GX, no database.
+every gate run. Light at import: FastAPI only when called, no GX, no database, no Airflow.
 """
 
 from __future__ import annotations
-
-from airflow.plugins_manager import AirflowPlugin
 
 URL_PREFIX = "/nps-data-docs"
 
@@ -32,10 +30,3 @@ def docs_app():
     # check_dir=False: the directory appears with the first gate run, after the API server started
     app.mount("/", StaticFiles(directory=str(directory), html=True, check_dir=False), name="data_docs")
     return app
-
-
-class NpsDataDocsPlugin(AirflowPlugin):
-    name = "nps_data_docs"
-    fastapi_apps = [{"app": docs_app(), "url_prefix": URL_PREFIX, "name": "NPS Data Docs (Great Expectations)"}]
-    external_views = [{"name": "Data Docs (GX)", "href": f"{URL_PREFIX}/", "destination": "nav",
-                       "category": "browse", "url_route": "nps-data-docs"}]
