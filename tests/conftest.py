@@ -12,12 +12,16 @@ import os
 import secrets
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
 from nps import warehouse
+
+# A failing task under dag.test() waits out its retry delay: keep it short in tests (DAGs read it at parse time).
+os.environ.setdefault("NPS_RETRY_DELAY_SECONDS", "1")
 
 
 def free_port() -> int:
@@ -73,3 +77,23 @@ def warehouse_url(server_url: str) -> Iterator[str]:
 def db(warehouse_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         yield conn
+
+
+# ---- local fakes (nps.fakes): small generated data, started once per session --------------------------------------
+@pytest.fixture(scope="session")
+def fake_data_dir(tmp_path_factory) -> Path:
+    """A small generated distributor (seed 7, 60 customers) in the fakes' directory layout."""
+    from nps.generator import GeneratorConfig, generate
+
+    path = tmp_path_factory.mktemp("fake-data")
+    generate(path, GeneratorConfig(seed=7, customers=60, days=35))
+    return path
+
+
+@pytest.fixture(scope="session")
+def fake_stack(fake_data_dir: Path):
+    """The three fakes on free loopback ports over `fake_data_dir` (tests that mutate data should restore it)."""
+    from nps.fakes import start_fakes
+
+    with start_fakes(fake_data_dir) as stack:
+        yield stack
