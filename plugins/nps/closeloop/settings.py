@@ -1,0 +1,82 @@
+"""Close-loop settings (env, with defaults). The SLA and the fallback address live in `nps.config` already."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from nps.config import settings as base_settings
+
+LANGUAGES = ("uk", "ru", "en", "pl")
+_RELATION = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"setting {name} must be true/false, got {raw!r}")
+
+
+def _relation(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip() or default
+    if not _RELATION.match(value):
+        raise ValueError(f"setting {name} must be schema.table (lower case), got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class CloseLoopSettings:
+    cases_relation: str          # the dbt model with the detractor (and passive) answers, input contract
+    managers_relation: str       # the dbt seed region -> manager
+    sla_business_days: int
+    fallback_email: str          # '' = no fallback: such cases are reported as unowned
+    default_language: str
+    include_passives: bool       # passives with a comment go into the digest (information only)
+    holidays: str                # '' (weekends only) | 'ua' | 'ua,2026-03-09,...' | '2026-03-09,...'
+    crm_tasks: str               # auto (when nps_crm is configured) | on | off
+    max_case_age_days: int       # older answers never seen before are not opened (first deploy, long outages)
+    task_deadline_hour: int      # local hour of the Bitrix24 task deadline on the SLA day
+    from_email: str
+    timezone: str
+
+
+def settings() -> CloseLoopSettings:
+    base = base_settings()
+    language = os.environ.get("NPS_CLOSELOOP_LANGUAGE", "uk").strip().lower() or "uk"
+    if language not in LANGUAGES:
+        raise ValueError(f"NPS_CLOSELOOP_LANGUAGE must be one of {LANGUAGES}, got {language!r}")
+    crm_tasks = os.environ.get("NPS_CLOSELOOP_CRM_TASKS", "auto").strip().lower() or "auto"
+    if crm_tasks not in ("auto", "on", "off"):
+        raise ValueError(f"NPS_CLOSELOOP_CRM_TASKS must be auto, on or off, got {crm_tasks!r}")
+    if base.case_sla_business_days < 0:
+        raise ValueError("NPS_CASE_SLA_BUSINESS_DAYS must be >= 0")
+    hour = int(os.environ.get("NPS_CLOSELOOP_TASK_DEADLINE_HOUR", "18") or 18)
+    if not 0 <= hour <= 23:
+        raise ValueError(f"NPS_CLOSELOOP_TASK_DEADLINE_HOUR must be 0..23, got {hour}")
+    return CloseLoopSettings(
+        cases_relation=_relation("NPS_CLOSELOOP_CASES_RELATION", "ops.detractor_cases"),
+        managers_relation=_relation("NPS_CLOSELOOP_MANAGERS_RELATION", "staging.region_managers"),
+        sla_business_days=base.case_sla_business_days,
+        fallback_email=base.fallback_manager_email.strip(),
+        default_language=language,
+        include_passives=_bool("NPS_CLOSELOOP_INCLUDE_PASSIVES", False),
+        holidays=os.environ.get("NPS_CLOSELOOP_HOLIDAYS", "").strip().lower(),
+        crm_tasks=crm_tasks,
+        max_case_age_days=int(os.environ.get("NPS_CLOSELOOP_MAX_CASE_AGE_DAYS", "30") or 30),
+        task_deadline_hour=hour,
+        from_email=base.sendgrid_from_email,
+        timezone=base.timezone,
+    )
+
+
+def normalize_language(value: str | None, default: str) -> str:
+    """'UK', 'uk-UA', 'ua' -> 'uk'; anything unsupported -> default."""
+    code = (value or "").strip().lower()[:2]
+    code = {"ua": "uk"}.get(code, code)
+    return code if code in LANGUAGES else default

@@ -1,0 +1,303 @@
+"""Close loop on a real Postgres: owners, as-of cutoff, digests (content, language, exactly once, overdue),
+Bitrix24 tasks (created once, status read back) and the BI mart's numbers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import jinja2
+import pytest
+from closeloop_support import (
+    BitrixStandIn,
+    SendGridStandIn,
+    add_case,
+    add_crm_user,
+    add_region_manager,
+    cleanup,
+    reset,
+)
+
+from nps.closeloop import cases, crm_tasks, digest, owners, run, send
+from nps.closeloop.bitrix import Bitrix24, BitrixError
+from nps.closeloop.business_days import BusinessCalendar
+from nps.closeloop.cases import RunDay
+from nps.closeloop.settings import settings
+
+MART_DIR = Path(__file__).resolve().parents[1] / "plugins" / "nps" / "closeloop" / "dbt"
+
+
+def day(d: str, token: str = "run#1") -> RunDay:
+    """A run whose logical date is 00:00 UTC of `d` (02:00 in Kyiv): 'the next morning'."""
+    return RunDay.of(datetime.fromisoformat(d).replace(tzinfo=UTC), "Europe/Kyiv", token)
+
+
+@pytest.fixture
+def sendgrid():
+    server = SendGridStandIn()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def bitrix():
+    server = BitrixStandIn()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def env(db, monkeypatch, sendgrid):
+    reset(db)
+    monkeypatch.setenv("AIRFLOW_CONN_NPS_SENDGRID", json.dumps(
+        {"conn_type": "http", "host": sendgrid.url, "password": "SG.test-key"}))
+    monkeypatch.setenv("NPS_CLOSELOOP_CRM_TASKS", "off")
+    monkeypatch.setenv("NPS_FALLBACK_MANAGER_EMAIL", "cx@firm.ua")
+    add_crm_user(db, "7", "olena@firm.ua", "Олена", "uk")
+    add_crm_user(db, "9", "pavel@firm.ua", "Павел", "ru")
+    add_crm_user(db, "11", "gone@firm.ua", "Former", "uk", active=False)
+    add_region_manager(db, "Львівська", "lviv@firm.ua", "Андрій", "uk")
+    yield db
+    cleanup(db)
+
+
+def states(db) -> dict[str, dict]:
+    cur = db.execute("select survey_id, owner_email, owner_source, status, notified_at, digest_id, sla_due_date, "
+                     "crm_task_id, closed_at from ops.case_state")
+    names = [c.name for c in cur.description]
+    return {r[0]: dict(zip(names, r, strict=True)) for r in cur}
+
+
+def test_owner_resolution_cutoff_and_idempotent_rerun(env, monkeypatch):
+    db = env
+    add_case(db, "s-crm", assigned_by="7")
+    add_case(db, "s-inactive", assigned_by="11", region="Львівська")
+    add_case(db, "s-seed", region="Львівська")
+    add_case(db, "s-fallback", region="Волинська")
+    add_case(db, "s-late", assigned_by="7", responded_at="2026-03-02T09:00:00+02:00")  # after the cutoff
+    add_case(db, "s-promoter", score=9, assigned_by="7")
+    add_case(db, "s-passive", score=7, assigned_by="7", comment="Нормально")
+    summary = cases.open_cases(db, day("2026-03-02"), settings())
+    assert summary["opened"] == 4 and summary["unowned"] == 0
+    st = states(db)
+    assert {k: (v["owner_email"], v["owner_source"]) for k, v in st.items()} == {
+        "s-crm": ("olena@firm.ua", "crm"), "s-inactive": ("lviv@firm.ua", "seed"),
+        "s-seed": ("lviv@firm.ua", "seed"), "s-fallback": ("cx@firm.ua", "fallback")}
+    assert st["s-crm"]["sla_due_date"] == date(2026, 3, 3)       # Sunday's answer: Mon, Tue
+    assert cases.open_cases(db, day("2026-03-02"), settings())["opened"] == 0   # re-run: nothing new
+    # the next day sees the later answer; passives with a comment only when enabled
+    monkeypatch.setenv("NPS_CLOSELOOP_INCLUDE_PASSIVES", "true")
+    assert cases.open_cases(db, day("2026-03-03"), settings())["opened"] == 2
+    assert states(db)["s-passive"]["status"] == "info"
+
+
+def test_unowned_case_is_reported_until_someone_owns_it(env, monkeypatch):
+    db = env
+    monkeypatch.setenv("NPS_FALLBACK_MANAGER_EMAIL", "")
+    add_case(db, "s-orphan", region="Херсонська")
+    summary = cases.open_cases(db, day("2026-03-02"), settings())
+    assert summary["unowned"] == 1 and summary["unowned_ids"] == ["s-orphan"]
+    assert states(db)["s-orphan"]["owner_source"] == "none"
+    result = run.send_digests(day("2026-03-02"))
+    assert result["unowned_cases"] == 1 and result["sent"] == 0
+    add_region_manager(db, "Херсонська", "kherson@firm.ua", "Ірина")
+    summary = cases.open_cases(db, day("2026-03-03"), settings())
+    assert summary["reassigned"] == 1 and summary["unowned"] == 0
+    assert states(db)["s-orphan"]["owner_source"] == "seed"
+
+
+def test_digest_content_per_manager_rendered_and_localized(env):
+    db = env
+    add_case(db, "s-1", assigned_by="7", comment="Привезли пізно <script>alert(1)</script>")
+    add_case(db, "s-2", assigned_by="9", customer="Пётр Сидоров", company="ООО Вектор", phone="+380671234567",
+             email="petr@vector.ua", delivered_at=None, delay_days=None, is_in_full=None, reasons=("price", "other"),
+             score=0)
+    s = settings()
+    cases.open_cases(db, day("2026-03-02"), s)
+    directory = owners.load_directory(db, s.managers_relation, s.fallback_email, s.default_language)
+    planned = {d.manager_email: d for d in digest.plan(db, day("2026-03-02"), s.cases_relation, directory)}
+    assert set(planned) == {"olena@firm.ua", "pavel@firm.ua"}
+    cal = BusinessCalendar("")
+    subject, text, html = digest.render(planned["olena@firm.ua"], cal, "Europe/Kyiv")
+    assert subject == "NPS: нові критики — 1, прострочені — 0 (02.03.2026)"
+    for expected in ("Доброго ранку, Олена!", "Іван Петренко", "ТОВ Ромашка", "+380501112233", "ivan@example.com",
+                     "ЗК-000123", "доставлено 27.02.2026, обіцяно 24.02.2026, із запізненням на 3 дні, "
+                     "не в повному обсязі", "3/10", "Швидкість доставки", "Термін реакції: 03.03.2026"):
+        assert expected in text, expected
+    assert "&lt;script&gt;" in html and "<script>" not in html      # the customer's comment is escaped
+    assert "Пётр" not in text                                         # each manager sees only their cases
+    subject, text, _ = digest.render(planned["pavel@firm.ua"], cal, "Europe/Kyiv")
+    assert subject.startswith("NPS: новые критики — 1")
+    assert "Доброе утро, Павел!" in text and "не доставлено" in text and "Цена, Другое" in text
+    assert "0/10" in text
+
+
+def test_digest_sent_exactly_once_across_reruns_and_retries(env, sendgrid):
+    db = env
+    add_case(db, "s-1", assigned_by="7")
+    add_case(db, "s-2", assigned_by="7", customer="Марія")
+    run.open_cases(day("2026-03-02"))
+    sendgrid.fail_with = [500]                            # SendGrid refuses the first request
+    with pytest.raises(run.CloseLoopError, match="refused"):
+        run.send_digests(day("2026-03-02", "run#1"))
+    assert sendgrid.messages == []
+    assert {s["digest_id"] for s in states(db).values()} == {None}          # released for the retry
+    result = run.send_digests(day("2026-03-02", "run#2"))                  # Airflow's retry
+    assert result["sent"] == 1 and len(sendgrid.messages) == 1
+    message = sendgrid.messages[0]
+    assert message["personalizations"][0]["to"][0]["email"] == "olena@firm.ua"
+    assert {c["type"] for c in message["content"]} == {"text/plain", "text/html"}
+    assert message["custom_args"]["kind"] == "digest"
+    text = next(c["value"] for c in message["content"] if c["type"] == "text/plain")
+    assert "Іван Петренко" in text and "Марія" in text
+    row = db.execute("select status, message_id, survey_ids from ops.digests").fetchone()
+    assert row[0] == "sent" and row[1] and sorted(row[2]) == ["s-1", "s-2"]
+    assert all(s["notified_at"] is not None for s in states(db).values())
+    # a whole re-run of the day, and the next day: no second entry for these cases
+    run.open_cases(day("2026-03-02", "rerun#1"))
+    assert run.send_digests(day("2026-03-02", "rerun#1"))["sent"] == 0
+    assert run.send_digests(day("2026-03-03", "next#1"))["sent"] == 0
+    assert len(sendgrid.messages) == 1
+
+
+def test_interrupted_send_is_never_repeated(env, sendgrid):
+    db = env
+    add_case(db, "s-1", assigned_by="7")
+    run.open_cases(day("2026-03-02"))
+    s = settings()
+    directory = owners.load_directory(db, s.managers_relation, s.fallback_email, s.default_language)
+    planned = digest.plan(db, day("2026-03-02"), s.cases_relation, directory)
+    assert send.claim(db, planned[0], day("2026-03-02", "crashed#1"))        # claimed, then the worker died
+    result = run.send_digests(day("2026-03-02", "crashed#2"))
+    assert result["stale_claims"] == 1 and result["sent"] == 0 and result["already"] == 0
+    assert db.execute("select status from ops.digests").fetchone()[0] == "unknown"
+    result = run.send_digests(day("2026-03-03", "next#1"))
+    assert result["sent"] == 0 and result["unconfirmed_cases"] == 1         # not in tomorrow's digest either
+    assert sendgrid.messages == []
+    # the operator checked SendGrid: it never left. Released, it goes out in the next digest, once.
+    digest_id = db.execute("select digest_id from ops.digests").fetchone()[0]
+    assert send.release(db, digest_id) == 1
+    assert run.send_digests(day("2026-03-04", "next#1"))["sent"] == 1
+    assert len(sendgrid.messages) == 1
+    with pytest.raises(ValueError, match="sent ones stay sent"):
+        send.release(db, db.execute("select max(digest_id) from ops.digests").fetchone()[0])
+
+
+def test_overdue_cases_listed_again_until_closed(env, sendgrid):
+    db = env
+    add_case(db, "s-old", assigned_by="7", responded_at="2026-03-02T11:00:00+02:00")    # Monday: due Wednesday
+    run.open_cases(day("2026-03-03"))
+    run.send_digests(day("2026-03-03"))
+    assert len(sendgrid.messages) == 1
+    add_case(db, "s-new", assigned_by="7", responded_at="2026-03-04T16:00:00+02:00", customer="Нова Клієнтка")
+    run.open_cases(day("2026-03-05"))                    # Thursday
+    result = run.send_digests(day("2026-03-05"))
+    assert result["sent"] == 1
+    text = next(c["value"] for c in sendgrid.messages[1]["content"] if c["type"] == "text/plain")
+    assert "нові критики — 1, прострочені — 1" in sendgrid.messages[1]["subject"]
+    new_part, overdue_part = text.split("== Прострочені випадки (1) ==")
+    assert "Нова Клієнтка" in new_part and "Іван Петренко" in overdue_part
+    assert "прострочено на 1 робочий день" in overdue_part
+    row = db.execute("select overdue_ids, survey_ids from ops.digests where logical_date = '2026-03-05'").fetchone()
+    assert row == (["s-old"], ["s-new"])
+    db.execute("update ops.case_state set status = 'closed', closed_at = now() where survey_id = 's-old'")
+    assert run.send_digests(day("2026-03-06"))["sent"] == 0   # s-new not yet overdue (due Fri), s-old closed
+    assert len(sendgrid.messages) == 2
+
+
+def test_bitrix_task_created_once_and_status_read_back(env, bitrix, monkeypatch):
+    db = env
+    monkeypatch.setenv("NPS_CLOSELOOP_CRM_TASKS", "auto")
+    monkeypatch.setenv("AIRFLOW_CONN_NPS_CRM", json.dumps({"conn_type": "http", "host": bitrix.webhook}))
+    add_case(db, "s-crm", assigned_by="7")
+    add_case(db, "s-seed-no-user", region="Львівська")   # lviv@firm.ua is no CRM user: no task, said so
+    run.open_cases(day("2026-03-02"))
+    bitrix.limit_next = 1                                 # the leaky bucket is full once: backoff, then through
+    result = run.create_crm_tasks(day("2026-03-02"))
+    assert (result["created"], result["no_user"]) == (1, 1)
+    assert list(bitrix.tasks) == ["1000"]
+    task = bitrix.tasks["1000"]
+    assert task["responsibleId"] == "7" and task["deadline"] == "2026-03-03T18:00:00+02:00"
+    assert task["title"] == "NPS 3/10: Іван Петренко" and "+380501112233" in task["description"]
+    # retried run, and the next day: no second task
+    run.create_crm_tasks(day("2026-03-02", "run#2"))
+    run.create_crm_tasks(day("2026-03-03"))
+    assert bitrix.calls.count("tasks.task.add") == 2      # the 503 and the one that went through
+    assert states(db)["s-crm"]["crm_task_id"] == "1000"
+    # the manager works on it, then completes it in Bitrix24: read back into the case
+    bitrix.tasks["1000"]["status"] = "3"
+    assert run.read_back_task_status(day("2026-03-03"))["in_progress"] == 1
+    assert states(db)["s-crm"]["status"] == "in_progress"
+    bitrix.close_task("1000", "2026-03-04T15:30:00+02:00")
+    assert run.read_back_task_status(day("2026-03-05"))["closed"] == 1
+    st = states(db)["s-crm"]
+    assert st["status"] == "closed" and st["closed_at"] == datetime(2026, 3, 4, 13, 30, tzinfo=UTC)
+    assert run.read_back_task_status(day("2026-03-06"))["checked"] == 0   # closed cases are not polled
+
+
+def test_interrupted_task_creation_is_not_repeated(env, bitrix, monkeypatch):
+    db = env
+    monkeypatch.setenv("AIRFLOW_CONN_NPS_CRM", json.dumps({"conn_type": "http", "host": bitrix.webhook}))
+    monkeypatch.setenv("NPS_CLOSELOOP_CRM_TASKS", "on")
+    add_case(db, "s-crm", assigned_by="7")
+    run.open_cases(day("2026-03-02"))
+    db.execute("update ops.case_state set crm_task_state = 'claimed', crm_task_claim = 'dead#1'")
+    result = run.create_crm_tasks(day("2026-03-02", "dead#2"))
+    assert result["stale_claims"] == 1 and result["created"] == 0 and bitrix.tasks == {}
+
+
+def test_bitrix_client_errors_and_backoff():
+    server = BitrixStandIn()
+    try:
+        pauses: list[float] = []
+        client = Bitrix24(server.webhook, sleep=pauses.append, max_attempts=3, backoff=0.25)
+        server.limit_next = 2
+        assert client.get_task("1") is None and pauses == [0.25, 0.5]
+        server.limit_next = 5
+        with pytest.raises(BitrixError, match="QUERY_LIMIT_EXCEEDED"):
+            client.get_task("1")
+        with pytest.raises(BitrixError, match="NO_AUTH_FOUND"):
+            Bitrix24(server.url + "/rest/1/wrong/", sleep=pauses.append).get_task("1")
+        with pytest.raises(ValueError, match="http"):
+            Bitrix24("ftp://x")
+    finally:
+        server.close()
+    assert crm_tasks.case_status("5") == "closed" and crm_tasks.case_status("6") == "open"
+
+
+def _render_mart(as_of: str) -> str:
+    env = jinja2.Environment()
+    template = env.from_string((MART_DIR / "case_outcomes_by_region.sql").read_text())
+    return template.render(config=lambda **_: "", source=lambda s, t: f"ops.{t}",
+                           var=lambda name, default=None: as_of if name == "close_loop_as_of" else default)
+
+
+def test_bi_mart_counts_opened_closed_overdue_and_median(env):
+    db = env
+    rows = [  # survey, owner, region, opened, due, status, closed
+        ("a", "olena@firm.ua", "Київська", "2026-03-02 10:00+02", "2026-03-04", "closed", "2026-03-03 10:00+02"),
+        ("b", "olena@firm.ua", "Київська", "2026-03-02 12:00+02", "2026-03-04", "closed", "2026-03-06 12:00+02"),
+        ("c", "olena@firm.ua", "Київська", "2026-03-30 09:00+03", "2026-04-01", "open", None),
+        ("d", None, "Херсонська", "2026-03-10 09:00+02", "2026-03-12", "open", None),
+    ]
+    for sid, owner, region, opened, due, status, closed in rows:
+        db.execute("""
+            insert into ops.case_state (survey_id, region, owner_email, owner_source, opened_at, sla_due_date,
+                                        first_seen_on, status, closed_at)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+        """, (sid, region, owner, "crm" if owner else "none", opened, due, opened[:10], status, closed))
+    db.execute("""insert into ops.case_state (survey_id, kind, owner_source, opened_at, sla_due_date, first_seen_on,
+                  status) values ('p', 'passive', 'crm', '2026-03-02', '2026-03-02', '2026-03-02', 'info')""")
+    result = db.execute(f"select * from ({_render_mart('2026-04-05')}) m order by month, region").fetchall()
+    names = ["month", "region", "owner_key", "opened", "closed", "overdue", "within_sla", "median"]
+    got = [dict(zip(names, r, strict=True)) for r in result]
+    march_kyiv = next(r for r in got if r["month"] == date(2026, 3, 1) and r["region"] == "Київська")
+    assert (march_kyiv["opened"], march_kyiv["closed"], march_kyiv["overdue"], march_kyiv["within_sla"]) == (3, 2, 1, 1)
+    assert float(march_kyiv["median"]) == pytest.approx((24 + 96) / 2)
+    assert "@" not in march_kyiv["owner_key"] and len(march_kyiv["owner_key"]) == 16
+    april = next(r for r in got if r["month"] == date(2026, 4, 1))
+    assert (april["region"], april["opened"], april["overdue"], april["median"]) == ("Київська", 0, 1, None)
+    orphan = next(r for r in got if r["region"] == "Херсонська")
+    assert (orphan["owner_key"], orphan["opened"], orphan["overdue"]) == ("none", 1, 1)
+    assert len(got) == 3                                 # passives never count
