@@ -25,11 +25,17 @@ MARTS = ("fct_survey_responses", "nps_by_region", "nps_by_segment", "nps_by_deli
 getcontext().prec = 40
 
 
+RAW_TABLES = ("raw.onec_customers", "raw.onec_orders", "raw.onec_order_lines", "raw.onec_sales", "raw.onec_sale_lines",
+              "raw.onec_deliveries", "raw.crm_companies", "raw.crm_contacts", "raw.survey_sends",
+              "raw.sendgrid_events", "raw.sendgrid_suppressions", "raw.survey_responses")
+
+
 @pytest.fixture(scope="module")
-def built(warehouse_url: str, tmp_path_factory) -> dict:
+def built(warehouse_url: str, tmp_path_factory):
     """Generated raw rows, then one run of the real nps_transform DAG (dag.test)."""
     ds = generate()
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(f"truncate {', '.join(RAW_TABLES)}")
         load(conn, ds)
     from airflow.dag_processing.dagbag import DagBag
 
@@ -38,8 +44,15 @@ def built(warehouse_url: str, tmp_path_factory) -> dict:
     dag = bag.get_dag("nps_transform")
     dag_run = dag.test(logical_date=datetime(2026, 4, 1, 6, 0, tzinfo=UTC))
     failed = [ti.task_id for ti in dag_run.get_task_instances() if ti.state != "success"]
-    return {"ds": ds, "dag": dag, "state": dag_run.state, "failed": failed,
-            "target": tmp_path_factory.mktemp("dbt_target")}
+    yield {"ds": ds, "dag": dag, "state": dag_run.state, "failed": failed,
+           "target": tmp_path_factory.mktemp("dbt_target")}
+    # the session's warehouse is shared with other test modules: leave raw empty and no dbt relations behind
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(f"truncate {', '.join(RAW_TABLES)}")
+        conn.execute("drop schema if exists staging cascade; drop schema if exists intermediate cascade")
+        for name in (*MARTS, "case_outcomes_by_region"):
+            conn.execute(f"drop table if exists marts.{name} cascade")
+        conn.execute("drop table if exists ops.detractor_cases; drop table if exists ops.customer_key_secret")
 
 
 def _rows(conn: psycopg.Connection, sql: str) -> list[dict]:
@@ -214,6 +227,11 @@ def test_bi_role_reads_marts_only_and_marts_carry_no_pii(built, db):
     assert all(len(k["customer_key"]) == 64 and k["customer_key"] not in refs for k in keys)
     ops = _rows(db, "select * from ops.detractor_cases")
     assert ops and all(r["status"] == "open" and r["score"] <= 6 and r["manager_email"] for r in ops)
+    # the close-loop input contract (plugins/nps/closeloop/cases.py)
+    from nps.closeloop.cases import INPUT_COLUMNS
+
+    assert set(INPUT_COLUMNS) <= set(ops[0])
+    assert all(isinstance(r["reasons"], list) for r in ops)
 
 
 def test_due_queue_as_the_sender_reads_it(built, db):
@@ -248,7 +266,10 @@ def test_late_data_incremental_build_equals_full_refresh(built, db, warehouse_ur
     close-the-loop's case status survives both."""
     ds: Dataset = built["ds"]
     case = db.execute("select survey_id from ops.detractor_cases order by survey_id limit 1").fetchone()[0]
-    db.execute("update ops.detractor_cases set status = 'in_progress', notified_at = now() where survey_id = %s",
+    # nps_close_loop's state (outside dbt) is joined back into the cases
+    db.execute("""insert into ops.case_state (survey_id, region, owner_email, owner_source, opened_at, sla_due_date,
+                      first_seen_on, notified_at, status)
+                  values (%s, 'x', 'owner@example.com', 'crm', now(), current_date, current_date, now(), 'in_progress')""",
                (case,))
     latest = latest_answers(ds)
     answered = sorted(latest)
@@ -280,14 +301,15 @@ def test_late_data_incremental_build_equals_full_refresh(built, db, warehouse_ur
     assert outcome.success and outcome.count("error", "fail") == 0
     assert_marts_match(db, ds)
     incremental = {name: sorted(map(repr, db.execute(f"select * from marts.{name}").fetchall())) for name in MARTS}
-    assert db.execute("select status from ops.detractor_cases where survey_id = %s", (case,)).fetchone()[0] == \
-        "in_progress"
+    assert db.execute("select status, manager_email from ops.detractor_cases where survey_id = %s",
+                      (case,)).fetchone() == ("in_progress", "owner@example.com")
 
     transform.run(["run", "--full-refresh"], target_path=built["target"])
     full = {name: sorted(map(repr, db.execute(f"select * from marts.{name}").fetchall())) for name in MARTS}
     assert full == incremental
     assert db.execute("select status from ops.detractor_cases where survey_id = %s", (case,)).fetchone()[0] == \
         "in_progress"
+    db.execute("delete from ops.case_state where survey_id = %s", (case,))
 
 
 def test_replay_helpers():

@@ -85,6 +85,7 @@ select
     cu.customer_code,
     coalesce(ct.contact_name, cu.customer_name) as customer_name,
     cu.customer_name as legal_name,
+    coalesce(co.company_title, cu.customer_name) as company_name,
     cu.legal_kind,
     coalesce(cu.email, ct.email, co.email) as email,
     coalesce(cu.phone, ct.phone, co.phone) as phone,

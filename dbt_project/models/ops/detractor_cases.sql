@@ -1,20 +1,6 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='survey_id',
-        incremental_strategy='merge',
-        merge_update_columns=[
-            'purchase_id', 'region', 'manager_email', 'manager_name', 'manager_language', 'customer_name',
-            'customer_email', 'customer_phone', 'language', 'score', 'reason', 'comment', 'responded_at'
-        ],
-        full_refresh=false,
-        on_schema_change='append_new_columns',
-        contract={'enforced': true}
-    )
-}}
--- One case per detractor answer, with the customer's contact (PII: schema ops, not readable by BI). dbt inserts new
--- cases (status 'open') and refreshes the answer; nps_close_loop owns notified_at / status / closed_at, which dbt
--- never overwrites (merge_update_columns) and a full refresh never resets (full_refresh=false).
+-- One case per detractor answer with the customer's contact (PII: schema ops, not granted to BI). nps_close_loop
+-- keeps each case's owner, notification and status in ops.case_state (outside dbt, so rebuilds lose nothing);
+-- this model joins it back: manager_email is the case owner, else the region's manager (seed), else the fallback.
 
 with detractors as (
     select * from {{ ref('int_surveys') }}
@@ -25,30 +11,51 @@ customers as (
     select * from {{ ref('int_customers') }}
 ),
 
+purchases as (
+    select * from {{ ref('int_purchases') }}
+),
+
 managers as (
     select * from {{ ref('region_managers') }}
+),
+
+case_state as (
+    select * from {{ source('close_loop', 'case_state') }}
 )
 
 select
     detractors.survey_id::text as survey_id,
     detractors.purchase_id::text as purchase_id,
+    detractors.customer_ref::text as customer_ref,
     detractors.region::text as region,
-    coalesce(managers.manager_email, '{{ var("fallback_manager_email", "cx-team@example.com") }}')::text
-        as manager_email,
-    managers.manager_name::text as manager_name,
-    coalesce(managers.language, 'uk')::text as manager_language,
+    detractors.segment::text as segment,
     customers.customer_name::text as customer_name,
-    customers.email::text as customer_email,
-    customers.phone::text as customer_phone,
+    customers.company_name::text as company_name,
+    customers.phone::text as phone,
+    customers.email::text as email,
     detractors.language::text as language,
+    customers.crm_assigned_by_id::text as crm_assigned_by_id,
     detractors.score::integer as score,
-    detractors.reason::text as reason,
+    -- reason codes never contain commas: the array the collector stored
+    coalesce(string_to_array(detractors.reason, ','), '{}')::text[] as reasons,
     detractors.comment::text as comment,
     detractors.responded_at::timestamptz as responded_at,
-    detractors.responded_at::timestamptz as opened_at,
-    null::timestamptz as notified_at,
-    'open'::text as status,
-    null::timestamptz as closed_at
+    purchases.order_number::text as order_number,
+    detractors.delivered_at::timestamp as delivered_at,
+    purchases.promised_date::date as promised_date,
+    detractors.delay_days::integer as delay_days,
+    detractors.is_in_full::boolean as is_in_full,
+    detractors.nps_category::text as nps_category,
+    coalesce(
+        case_state.owner_email, managers.manager_email, '{{ var("fallback_manager_email", "cx-team@example.com") }}'
+    )::text as manager_email,
+    coalesce(case_state.owner_name, managers.manager_name)::text as manager_name,
+    coalesce(case_state.opened_at, detractors.responded_at)::timestamptz as opened_at,
+    case_state.notified_at::timestamptz as notified_at,
+    coalesce(case_state.status, 'open')::text as status,
+    case_state.closed_at::timestamptz as closed_at
 from detractors
 left join customers on detractors.customer_ref = customers.customer_ref
+left join purchases on detractors.purchase_id = purchases.purchase_id
 left join managers on detractors.region = managers.region
+left join case_state on detractors.survey_id = case_state.survey_id
