@@ -101,13 +101,17 @@ def default_target_path() -> Path:
 
 
 def run(args: Sequence[str], *, target_path: Path | str | None = None, as_of: datetime | None = None,
-        check: bool = True) -> DbtRun:
-    """`dbt <args>` against the nps_warehouse connection, in this process."""
+        dbt_vars: dict | None = None, check: bool = True) -> DbtRun:
+    """`dbt <args>` against the nps_warehouse connection, in this process (dbt_vars: e.g. {"marts_schema": ...})."""
+    import json
+
     from dbt.cli.main import dbtRunner
 
     target = Path(target_path or default_target_path())
     cli = list(args) + ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
                         "--target-path", str(target), "--log-path", str(target / "logs")]
+    if dbt_vars:
+        cli += ["--vars", json.dumps(dbt_vars)]
     with _lock, _environment({**profile_env(), **session_env(as_of)}):
         log.info("dbt %s", " ".join(args))
         result = dbtRunner().invoke(cli)
@@ -127,12 +131,12 @@ def run(args: Sequence[str], *, target_path: Path | str | None = None, as_of: da
 
 
 def build(as_of: datetime | None = None, *, full_refresh: bool = False, select: Sequence[str] = SELECT,
-          target_path: Path | str | None = None) -> DbtRun:
+          target_path: Path | str | None = None, dbt_vars: dict | None = None) -> DbtRun:
     """The whole transform in one `dbt build` (same selection and result as nps_transform's Cosmos group)."""
     args = ["build", *(["--select", *select] if select else [])]
     if full_refresh:
         args.append("--full-refresh")
-    outcome = run(args, target_path=target_path, as_of=as_of)
+    outcome = run(args, target_path=target_path, as_of=as_of, dbt_vars=dbt_vars)
     log.info("dbt build: %d ok, %d warn, %d skipped", outcome.count("success", "pass"), outcome.count("warn"),
              outcome.count("skipped"))
     return outcome
