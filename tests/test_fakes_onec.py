@@ -14,6 +14,8 @@ from nps.fakes.onec import EMPTY_DATE, EMPTY_GUID, OneCFake
 SALES = "Document_РеализацияТоваровУслуг"
 AUTH = ("odata", "odata")
 
+HTTP = httpx.Client(timeout=10)  # one client: building one per call costs ~50 ms (TLS context)
+
 
 @pytest.fixture(scope="module")
 def onec(fake_data_dir):
@@ -98,7 +100,7 @@ def test_filters_dates_guids_strings_booleans(client, onec):
                **{"$filter": f"ДатаДоставки eq datetime'{EMPTY_DATE}'"}).json()["value"]
     assert lost and all(d["Статус"] != "Доставлена" for d in lost)
     nulls = get(client, SALES, **{"$filter": f"Заказ_Key eq guid'{EMPTY_GUID}'"}).json()["value"]
-    assert nulls == []
+    assert len(nulls) == sum(d["Заказ_Key"] == EMPTY_GUID for d in docs)  # counter sales carry the empty ref
 
 
 def test_select_inlinecount_single_entity_expand(client, onec):
@@ -133,9 +135,9 @@ def test_errors_like_1c(client, onec):
 
 
 def test_basic_auth(onec):
-    r = httpx.get(onec.service_root + quote(SALES), params={"$format": "json"}, auth=("odata", "wrong"))
+    r = HTTP.get(onec.service_root + quote(SALES), params={"$format": "json"}, auth=("odata", "wrong"))
     assert r.status_code == 401 and "Basic" in r.headers["www-authenticate"]
-    assert httpx.get(onec.service_root + quote(SALES)).status_code == 401
+    assert HTTP.get(onec.service_root + quote(SALES)).status_code == 401
 
 
 def test_xml_forms(client):
@@ -166,7 +168,7 @@ def test_faults_and_concurrency(fake_data_dir):
     try:
         fake.faults.fail_next = 1
         url = fake.service_root + quote(SALES)
-        r = httpx.get(url, params={"$format": "json", "$top": "1"}, auth=AUTH)
+        r = HTTP.get(url, params={"$format": "json", "$top": "1"}, auth=AUTH)
         assert r.status_code == 500 and r.json()["odata.error"]["code"] == "-1"
         results = []
 

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pendulum
 
+from nps.quality.alerts import on_failure_callback
+
 TIMEZONE = pendulum.timezone("Europe/Kyiv")
 START_DATE = pendulum.datetime(2026, 1, 1, tz=TIMEZONE)
 OWNER = "nps-data-team"
@@ -18,4 +20,6 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(seconds=int(os.environ.get("NPS_RETRY_DELAY_SECONDS", "120"))),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
+    # every task of every DAG: log loudly, record in quality.alerts, e-mail NPS_ALERT_EMAILS (nps.quality.alerts)
+    "on_failure_callback": on_failure_callback,
 }

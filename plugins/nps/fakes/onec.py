@@ -14,7 +14,6 @@ set version, so paging through 200k documents costs one scan plus a slice per pa
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
 import struct
@@ -27,7 +26,8 @@ from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
-from nps.fakes.base import FakeServer, Request, Response, load_json_array
+from nps.fakes import fastjson
+from nps.fakes.base import FakeServer, Request, Response, gc_paused, load_json_array
 from nps.fakes.odata_filter import EMPTY_DATE, EMPTY_GUID, FilterError, compile_filter, infer_kind
 
 log = logging.getLogger("nps.fakes.onec")
@@ -178,8 +178,9 @@ class OneCFake(FakeServer):
     def load(self, directory: Path) -> None:
         if not directory.is_dir():
             raise FileNotFoundError(f"1C fake: data directory {directory} does not exist")
-        for path in sorted(directory.glob("*.json")):
-            self.sets[path.stem] = EntitySet(path.stem, load_json_array(path))
+        with gc_paused():
+            for path in sorted(directory.glob("*.json")):
+                self.sets[path.stem] = EntitySet(path.stem, load_json_array(path))
         log.info("1C fake: %d entity sets from %s", len(self.sets), directory)
 
     def _set(self, name: str) -> EntitySet:
@@ -417,7 +418,7 @@ class OneCFake(FakeServer):
         head = {"odata.metadata": f"{root}$metadata#{es.name}"}
         if inline:
             head["odata.count"] = str(len(rows))
-        body = json.dumps({**head, "value": values}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        body = fastjson.dumps({**head, "value": values})
         return Response(200, body, {"Content-Type": "application/json;odata=minimalmetadata; charset=utf-8",
                                     "DataServiceVersion": "3.0"})
 

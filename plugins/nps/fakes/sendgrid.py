@@ -195,6 +195,19 @@ class SendGridFake(FakeServer):
                 out.append(ev)
         return out
 
+    def delivery_events(self, message: dict, *, timestamp: int | None = None) -> list[dict]:
+        """What SendGrid reports right after accepting a message: `processed`, then per recipient `dropped` when
+        the address is suppressed (bounce list, global or the message's ASM group unsubscribe), else `delivered`."""
+        group = (message["body"].get("asm") or {}).get("group_id")
+        events = self.make_events(message, "processed", timestamp=timestamp)
+        for ev in events:
+            why = self.suppressed(ev["email"], group)
+            final = self.make_events(message, "dropped" if why else "delivered", timestamp=timestamp,
+                                     recipients={ev["email"]}, **({"reason": why} if why else {}))
+            events = events + final
+        # processed events first, then outcomes, as SendGrid batches them
+        return sorted(events, key=lambda e: e["event"] != "processed")
+
     def sign(self, body: bytes, timestamp: str) -> str:
         signature = self._private_key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
         return base64.b64encode(signature).decode()

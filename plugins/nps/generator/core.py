@@ -31,12 +31,16 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from nps.fakes import fastjson
+from nps.fakes.base import gc_paused
 from nps.generator.regions import BY_CANONICAL, LANGUAGE_MIX, REGIONS, Region, spellings
 
+KYIV = ZoneInfo("Europe/Kyiv")
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 EMPTY_DATE = "0001-01-01T00:00:00"
 UAH_KEY = "5a6b8c1e-0c9d-11e4-80c6-00155d010b01"
@@ -73,6 +77,9 @@ class GeneratorConfig:
     unlinked_contact_rate: float = 0.03
     missing_language_rate: float = 0.08
     deletion_rate: float = 0.004
+    deleted_customer_rate: float = 0.005  # customers marked for deletion (DeletionMark) who still have history
+    direct_sale_rate: float = 0.006  # counter sales without an order (Заказ_Key is the empty GUID, no delivery)
+    missing_promise_rate: float = 0.005  # orders whose ДатаОтгрузки is 1C's empty date
     unposted_rate: float = 0.01
     products: int = 240
     managers: int = 12
@@ -211,13 +218,18 @@ class _Customer:
     first_day: int
     manager_id: str
     person: tuple[str, str, str] = ("", "", "")  # first, patronymic, last of the contact person
+    deleted: bool = False
 
 
 def generate(out_dir: Path | str, config: GeneratorConfig | None = None) -> dict:
     """Write the fakes' data directory and return a summary (counts, rates, timing)."""
     cfg = config or GeneratorConfig()
+    with gc_paused():
+        return _generate(Path(out_dir), cfg)
+
+
+def _generate(out: Path, cfg: GeneratorConfig) -> dict:
     t0 = time.perf_counter()
-    out = Path(out_dir)
     for sub in ("onec", "crm", "sendgrid", "meta"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     rng = random.Random(cfg.seed)
@@ -240,7 +252,7 @@ def generate(out_dir: Path | str, config: GeneratorConfig | None = None) -> dict
 
     writers = {name: _ArrayWriter(out / "onec" / f"{name}.json") for name in (
         "Document_ЗаказКлиента", "Document_РеализацияТоваровУслуг", "InformationRegister_ДоставкаЗаказов")}
-    stats, truth_lines = _documents(rng, ids, cfg, customers, products, base_day, *writers.values())
+    stats, truth_lines, direct = _documents(rng, ids, cfg, customers, products, base_day, *writers.values())
     for w in writers.values():
         w.close()
     for p in products:
@@ -275,14 +287,14 @@ def generate(out_dir: Path | str, config: GeneratorConfig | None = None) -> dict
     truth = {"customers": {c.ref: {"code": c.code, "segment": c.segment, "region": c.region.canonical,
                                    "language": c.language, "is_person": c.is_person, "email": c.email,
                                    "manager_id": c.manager_id} for c in customers},
-             "orders": truth_lines}
+             "orders": truth_lines, "sales_without_order": direct}
     _dump(out / "meta" / "truth.json", truth)
 
     summary = {
         "seed": cfg.seed, "out_dir": str(out), "start": cfg.start.isoformat(), "days": cfg.days,
         "customers": len(customers), "persons": sum(c.is_person for c in customers),
         **{k: int(stats[k]) for k in ("orders", "sales", "purchase_lines", "order_lines", "deliveries",
-                                      "never_delivered", "partial_orders")},
+                                      "never_delivered", "partial_orders", "direct_sales")},
         "crm_companies": len(companies), "crm_contacts": len(contacts), "crm_deals": len(deals),
         "managers": len(users) - 1,
         "missing_email": sum(c.email is None for c in customers),
@@ -301,8 +313,7 @@ def _valid_email(email: str) -> bool:
 
 
 def _dump(path: Path, data) -> None:
-    # json.dumps without indent runs the C encoder; json.dump to a file would not
-    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    path.write_bytes(fastjson.dumps(data))
 
 
 def _managers(rng: random.Random, cfg: GeneratorConfig) -> tuple[list[dict], dict[str, str]]:
@@ -381,7 +392,7 @@ def _customers(rng, ids, cfg, region_manager) -> list[_Customer]:
         first_day = 0 if rng.random() < 0.8 else rng.randrange(cfg.days)
         out.append(_Customer(ids.guid(), f"{i + 1:09d}", name, is_person, segment, region, language, email,
                              _phone(rng), activity, first_day, region_manager[region.canonical],
-                             (first, patron, last)))
+                             (first, patron, last), rng.random() < cfg.deleted_customer_rate))
     return out
 
 
@@ -395,7 +406,7 @@ def _customer_object(c: _Customer, ids: _Ids, rng: random.Random) -> dict:
     rows.append(("Адрес", f"{spelled}, {city}, вул. Центральна, {rng.randrange(1, 120)}"))
     ci = [_ci_row(c.ref, i + 1, kind, value, spelled if kind == "Адрес" else "", city if kind == "Адрес" else "")
           for i, (kind, value) in enumerate(rows)]
-    return {"Ref_Key": c.ref, "DataVersion": ids.data_version(), "DeletionMark": False, "Parent_Key": EMPTY_GUID,
+    return {"Ref_Key": c.ref, "DataVersion": ids.data_version(), "DeletionMark": c.deleted, "Parent_Key": EMPTY_GUID,
             "IsFolder": False, "Code": c.code, "Description": c.name,
             "НаименованиеПолное": c.name if not c.is_person else c.name,
             "ЮрФизЛицо": "ФизЛицо" if c.is_person else "ЮрЛицо",
@@ -408,8 +419,8 @@ class _ArrayWriter:
     """Streams a JSON array to a file in chunks (C encoder per chunk), so 1M lines never sit in one string."""
 
     def __init__(self, path: Path, chunk: int = 5000) -> None:
-        self.fh = path.open("w", encoding="utf-8")
-        self.fh.write("[")
+        self.fh = path.open("wb")
+        self.fh.write(b"[")
         self.buf: list = []
         self.chunk = chunk
         self.count = 0
@@ -421,14 +432,15 @@ class _ArrayWriter:
 
     def flush(self) -> None:
         if self.buf:
-            text = json.dumps(self.buf, ensure_ascii=False, separators=(",", ":"))[1:-1]
-            self.fh.write(("," if self.count else "") + text)
+            if self.count:
+                self.fh.write(b",")
+            self.fh.write(fastjson.dumps(self.buf)[1:-1])
             self.count += len(self.buf)
             self.buf = []
 
     def close(self) -> None:
         self.flush()
-        self.fh.write("]")
+        self.fh.write(b"]")
         self.fh.close()
 
 
@@ -454,6 +466,7 @@ def _documents(rng, ids, cfg, customers, products, base_day, w_orders, w_sales, 
     plan.sort()
 
     truth: dict[str, dict] = {}
+    direct: list[str] = []
     stats = Counter()
     n_products = len(products)
     prices = [p["_price"] for p in products]
@@ -467,6 +480,17 @@ def _documents(rng, ids, cfg, customers, products, base_day, w_orders, w_sales, 
         if base is None:
             base = day_cache[day] = base_day + timedelta(days=day)
         order_dt = base + timedelta(seconds=secs)
+        if rnd() < cfg.direct_sale_rate:  # picked up at the counter: a sale without an order or a delivery
+            n_lines = 1 + int(rnd() * 3)
+            items = [(int(rnd() * n_products), 1 + int(rnd() * 10)) for _ in range(n_lines)]
+            sale_no += 1
+            sale = _sale(ids, sale_no, order_dt, EMPTY_GUID, c, items, prices, keys, rnd, cfg)
+            w_sales.add(sale)
+            stats["sales"] += 1
+            stats["direct_sales"] += 1
+            stats["purchase_lines"] += n_lines
+            direct.append(sale["Ref_Key"])
+            continue
         order_ref = ids.guid()
         lo, hi = SEGMENT_LINES.get(c.segment, (1, 6))
         n_lines = lo + int(rnd() * (hi - lo + 1))
@@ -483,9 +507,11 @@ def _documents(rng, ids, cfg, customers, products, base_day, w_orders, w_sales, 
             order_rows.append({"Ref_Key": order_ref, "LineNumber": str(ln), "Номенклатура_Key": keys[pi],
                                "Количество": qty, "Цена": prices[pi], "Сумма": amount})
         deleted = rnd() < cfg.deletion_rate
+        no_promise = rnd() < cfg.missing_promise_rate
         w_orders.add({"Ref_Key": order_ref, "DataVersion": ids.data_version(), "DeletionMark": deleted,
                       "Number": f"ЗК00-{n:06d}", "Date": order_dt.isoformat(), "Posted": not deleted,
-                      "Контрагент_Key": c.ref, "ДатаОтгрузки": promised.isoformat(), "ВалютаДокумента_Key": UAH_KEY,
+                      "Контрагент_Key": c.ref, "ДатаОтгрузки": EMPTY_DATE if no_promise else promised.isoformat(),
+                      "ВалютаДокумента_Key": UAH_KEY,
                       "СуммаДокумента": round(order_sum, 2), "Статус": "КОтгрузке", "Комментарий": "",
                       "Товары": order_rows})
         stats["orders"] += 1
@@ -541,9 +567,9 @@ def _documents(rng, ids, cfg, customers, products, base_day, w_orders, w_sales, 
         stats["never_delivered"] += lost
         stats["partial_orders"] += partial
         truth[order_ref] = {"customer": c.ref, "shipped": True, "in_full": not partial,
-                            "delay_days": None if lost else (delivered_dt.date() - promised.date()).days,
+                            "delay_days": None if lost or no_promise else (delivered_dt.date() - promised.date()).days,
                             "delivered": not lost, "carrier": carrier}
-    return stats, truth
+    return stats, truth, direct
 
 
 def _sale(ids, number, dt, order_ref, c, items, prices, keys, rnd, cfg) -> dict:
@@ -574,7 +600,7 @@ def _crm(rng, cfg, customers, base_day):
 
     def stamp(days_before: int) -> str:
         dt = base_day - timedelta(days=days_before, seconds=rng.randrange(86400))
-        return dt.strftime("%Y-%m-%dT%H:%M:%S") + "+02:00"
+        return dt.replace(tzinfo=KYIV).isoformat()  # Bitrix24 dates carry the portal's UTC offset
 
     for c in customers:
         assigned = c.manager_id if rng.random() > 0.03 else "90"
@@ -630,7 +656,7 @@ def _crm(rng, cfg, customers, base_day):
                           "STAGE_ID": "WON", "CATEGORY_ID": "0", "CLOSED": "Y", "OPPORTUNITY": f"{rng.randint(5, 900) * 1000}.00",
                           "CURRENCY_ID": "UAH", "COMPANY_ID": company_id, "CONTACT_ID": str(pid),
                           "ASSIGNED_BY_ID": assigned, "DATE_CREATE": created, "DATE_MODIFY": modified,
-                          "BEGINDATE": created[:10] + "T03:00:00+02:00", "UF_CRM_1C_CODE": c.code})
+                          "BEGINDATE": created[:10] + "T00:00:00" + created[19:], "UF_CRM_1C_CODE": c.code})
     return companies, contacts, deals
 
 

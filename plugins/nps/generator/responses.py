@@ -91,10 +91,14 @@ class Answer:
         return "promoter" if self.score >= 9 else "passive" if self.score >= 7 else "detractor"
 
 
-def delivery_bucket(delay_days: int | None, delivered: bool = True) -> str:
-    """The contract's delivery buckets (marts.nps_by_delivery)."""
-    if not delivered or delay_days is None:
+def delivery_bucket(delay_days: int | None, delivered: bool | None = None) -> str:
+    """The contract's delivery buckets (marts.nps_by_delivery); `delivered` defaults to `delay_days is not None`."""
+    if delivered is None:
+        delivered = delay_days is not None
+    if not delivered:
         return "not_delivered"
+    if delay_days is None:  # delivered, but 1C holds no promised date to be late against
+        return "on_time"
     if delay_days <= 0:
         return "on_time"
     if delay_days <= 3:
