@@ -117,3 +117,12 @@ def test_unsupported_language_or_kind_is_a_clear_error():
         render.render_template("de", "invite", BASE)
     with pytest.raises(ValueError, match="unsupported kind"):
         render.render_template("uk", "nudge", BASE)
+
+
+def test_preview_writes_the_html_and_text_a_customer_gets(tmp_path):
+    from nps.surveys import preview
+
+    out = preview.write_preview("ru", "reminder", tmp_path / "p.html")
+    html, text = out.read_text(), out.with_suffix(".txt").read_text()
+    assert 'lang="ru"' in html and "Ольга" in html and render.TOKEN_TAG not in html
+    assert text.startswith(f"Subject: {render.strings()['ru']['subject_reminder']}")
