@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV := . .nps/env &&
 
-.PHONY: help bootstrap env db-up db-down airflow-db test lint pytest dbt-build demo airflow collector fakes lock clean bench bench-quick
+.PHONY: help bootstrap env db-up db-down airflow-db test lint pytest dbt-build dbt-manifest demo airflow collector fakes lock clean bench bench-quick
 
 help:
 	@echo "make demo     - the whole loop over eight simulated weeks, prints the NPS marts"
@@ -48,7 +48,16 @@ lint: env
 	@$(BIN)/ruff check .
 	@if [ -f dbt_project/dbt_project.yml ]; then echo ">> sqlfluff"; $(ENV) cd dbt_project && ../$(BIN)/sqlfluff lint models tests macros snapshots --processes 2; fi
 
-pytest: airflow-db
+# Cosmos renders nps_transform from dbt's manifest (no dbt call at DAG parse); re-parsed only when the project changed.
+DBT_MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o -type f -print 2>/dev/null)
+$(DBT_MANIFEST): $(DBT_SOURCES) | env
+	@echo ">> dbt parse (manifest for Cosmos)"
+	@$(ENV) cd dbt_project && ../$(BIN)/dbt parse --quiet && touch target/manifest.json
+
+dbt-manifest: $(if $(wildcard dbt_project/dbt_project.yml),$(DBT_MANIFEST))
+
+pytest: airflow-db dbt-manifest
 	@echo ">> pytest"
 	@$(ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
@@ -57,10 +66,10 @@ dbt-build: db-up
 
 test: lint pytest dbt-build
 
-demo: airflow-db
+demo: airflow-db dbt-manifest
 	@$(ENV) $(BIN)/nps demo
 
-airflow: airflow-db
+airflow: airflow-db dbt-manifest
 	@$(ENV) echo ">> Airflow UI on http://localhost:$$NPS_AIRFLOW_PORT  (login: admin / admin)" && $(BIN)/airflow standalone
 
 collector: db-up

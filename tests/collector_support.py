@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg
+import pytest
+import uvicorn
+from conftest import free_port
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from nps import tokens
+from nps.collector.app import create_app
 from nps.collector.settings import CollectorSettings
 from nps.collector.webhook import public_key_b64, sign
 
@@ -20,13 +29,27 @@ PRIVATE_KEY = ec.generate_private_key(ec.SECP256R1())
 PUBLIC_KEY = public_key_b64(PRIVATE_KEY)
 
 
-def collector_url(warehouse_url: str, password: str = COLLECTOR_TEST_PASSWORD) -> str:
-    """The same database, as nps_collector (INSERT on landing only)."""
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute(f"alter role nps_collector with login password '{password}'")
+def collector_url(warehouse_url: str) -> str:
+    """The same database, as nps_collector (INSERT on landing only).
+
+    Reuses the password of `.nps/env`'s NPS_COLLECTOR_DB_URL when it works on this server (so a running
+    `make collector` keeps working); otherwise sets a fixed test password on the cluster-wide role.
+    """
     parts = urlsplit(warehouse_url)
-    netloc = f"nps_collector:{password}@{parts.hostname}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+
+    def url(password: str) -> str:
+        return urlunsplit(parts._replace(netloc=f"nps_collector:{quote(password, safe='')}@{parts.hostname}:{parts.port}"))
+
+    env = urlsplit(os.environ.get("NPS_COLLECTOR_DB_URL", ""))
+    if env.password and (env.hostname, env.port) == (parts.hostname, parts.port):
+        try:
+            psycopg.connect(url(unquote(env.password)), connect_timeout=5).close()
+            return url(unquote(env.password))
+        except psycopg.OperationalError:
+            pass
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(f"alter role nps_collector with login password '{COLLECTOR_TEST_PASSWORD}'")
+    return url(COLLECTOR_TEST_PASSWORD)
 
 
 def settings(db_url: str, spool_dir: Path, **overrides) -> CollectorSettings:
@@ -50,3 +73,29 @@ def count(conn: psycopg.Connection, table: str, survey_id: str | None = None) ->
     if survey_id is None:
         return conn.execute(f"select count(*) from {table}").fetchone()[0]
     return conn.execute(f"select count(*) from {table} where survey_id = %s", (survey_id,)).fetchone()[0]
+
+
+@contextlib.contextmanager
+def serve(app) -> Iterator[str]:
+    """Run an app under a real uvicorn on a free loopback port; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("collector did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def live_collector(warehouse_url, tmp_path):
+    """The collector under a real uvicorn on a free loopback port (its base URL)."""
+    with serve(create_app(settings(collector_url(warehouse_url), tmp_path / "spool"))) as base:
+        yield base

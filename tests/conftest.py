@@ -1,8 +1,9 @@
-"""Shared fixtures: a throwaway database on the project's own Postgres for each test session.
+"""Shared fixtures: throwaway databases on the project's own Postgres for each test session.
 
 `make test` starts the server (`nps db-up`) and sources `.nps/env`; the session then creates `nps_test_<random>`,
 bootstraps the warehouse schemas in it, points `NPS_WAREHOUSE_URL` and the `nps_warehouse` connection at it, and
-drops it at the end.
+drops it at the end. Airflow's metadata gets its own `airflow_test_<random>` database too (migrated before Airflow
+is imported), so `dag.test()` runs never collide with the developer's Airflow or another test session.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import os
 import secrets
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -19,6 +22,36 @@ import psycopg
 import pytest
 
 from nps import warehouse
+
+# A failing task under dag.test() waits out its retry delay: keep it short in tests (DAGs read it at parse time).
+os.environ.setdefault("NPS_RETRY_DELAY_SECONDS", "1")
+
+
+def _isolated_airflow_db() -> str | None:
+    base = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    server = os.environ.get("NPS_WAREHOUSE_URL")
+    if not base.startswith("postgresql") or not server:
+        return None
+    name = f"airflow_test_{secrets.token_hex(4)}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = base.rsplit("/", 1)[0] + "/" + name
+    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], capture_output=True,
+                             text=True)
+    if migrate.returncode != 0:
+        raise RuntimeError(f"airflow db migrate of {name} failed:\n{migrate.stdout[-2000:]}\n{migrate.stderr[-2000:]}")
+    return name
+
+
+def pytest_configure(config):
+    config._nps_airflow_db = _isolated_airflow_db()
+
+
+def pytest_unconfigure(config):
+    name = getattr(config, "_nps_airflow_db", None)
+    if name:
+        with psycopg.connect(os.environ["NPS_WAREHOUSE_URL"], autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def free_port() -> int:

@@ -238,3 +238,36 @@ def test_public_key_is_checked():
     with pytest.raises(ValueError, match="base64 DER"):
         WebhookVerifier("bm90IGEga2V5")
     assert WebhookVerifier(public_key_b64(PRIVATE_KEY)).key.curve.name == "secp256r1"
+
+
+def test_group_commit_batch_keeps_every_field_and_isolates_a_bad_row(collector_dsn, tmp_path, db):
+    """Concurrent answers share one INSERT (jsonb_to_recordset); a row the DB refuses fails alone."""
+    import asyncio
+
+    from nps.collector.spool import Spool
+    from nps.collector.store import Store
+
+    survey = sid()
+    at = datetime(2026, 3, 1, 8, 15, 30, 123456, tzinfo=UTC)
+    rows = [
+        {"survey_id": survey, "score": 0, "comment": "«Лапки» \"quotes\" \\ back\nslash 😀", "reasons": ["price", "other"],
+         "language": "uk", "responded_at": at, "source": "web"},
+        {"survey_id": survey, "score": 10, "comment": None, "reasons": [], "language": None,
+         "responded_at": at + timedelta(seconds=1), "source": "web"},
+        {"survey_id": survey, "score": 11, "comment": None, "reasons": [], "language": "en",
+         "responded_at": at, "source": "web"},  # violates the check constraint
+    ]
+
+    async def go():
+        store = Store(collector_dsn, Spool(tmp_path / "spool"))
+        await store.open()
+        try:
+            return await store.write_now("responses", rows)
+        finally:
+            await store.close()
+
+    outcomes = asyncio.run(go())
+    assert outcomes[:2] == ["db", "db"] and isinstance(outcomes[2], Exception)
+    stored = db.execute("select score, comment, reasons, language, responded_at from landing.responses "
+                        "where survey_id = %s order by score", (survey,)).fetchall()
+    assert stored == [(r["score"], r["comment"], r["reasons"], r["language"], r["responded_at"]) for r in rows[:2]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 from nps import warehouse
 from nps.collector.app import create_app
 from nps.collector.spool import Spool
+from nps.config import state_dir
 from nps.pgserver import LocalPostgres
 from nps.responses.landing import load_landing
 
@@ -44,7 +46,10 @@ def test_orphaned_active_file_of_a_dead_writer_is_sealed(tmp_path):
 def own_postgres(tmp_path, monkeypatch):
     """A throwaway Postgres server of our own, so the test can stop it without disturbing anyone."""
     monkeypatch.setenv("NPS_PG_PORT", str(free_port()))
-    pg = LocalPostgres(Path(tmp_path) / "pg")
+    # Not under pytest's tmp dir: parallel pytest sessions reset /tmp/pytest-of-<user> to 0700, which would lock
+    # the server's system user out of its own data directory.
+    root = Path(tempfile.mkdtemp(prefix="spool-test-pg-", dir=state_dir()))
+    pg = LocalPostgres(root)
     pg.start()
     warehouse.bootstrap(pg.url(), collector_password="spool-test-pw")
     try:
@@ -73,8 +78,12 @@ def test_answers_survive_a_stopped_postgres(own_postgres, tmp_path):
         for n, survey in enumerate(surveys[1:], start=1):
             tok = token(survey)
             assert client.get(f"/s/{tok}/{n}").status_code == 200  # the click is spooled too
-            r = client.post(f"/s/{tok}", data={"score": str(n), "comment": f"offline {n}"})
-            assert r.status_code == 303 and r.headers["location"].endswith("&thanks=1")  # the customer sees thanks
+            r = client.post(f"/s/{tok}", data={"score": str(n), "comment": f"offline {n}"},
+                            headers={"Accept": "application/json"} if n == 1 else {})
+            if n == 1:
+                assert r.json() == {"ok": True, "stored": "spool"}, (pg.is_running(), os.listdir(tmp_path / "spool"))
+            else:
+                assert r.status_code == 303 and r.headers["location"].endswith("&thanks=1")  # the customer sees thanks
         body = json.dumps([{"event": "delivered", "sg_event_id": f"off-{surveys[1]}", "timestamp": int(time.time()),
                             "survey_id": surveys[1], "kind": "invite"}]).encode()
         assert client.post("/webhooks/sendgrid", content=body, headers=signed(body)).status_code == 200

@@ -9,6 +9,8 @@ import pytest
 
 from nps.fakes.bitrix import Bitrix24Fake, parse_php_query
 
+HTTP = httpx.Client(timeout=10)  # one client: building one per call costs ~50 ms (TLS context)
+
 
 @pytest.fixture(scope="module")
 def crm(fake_data_dir):
@@ -136,11 +138,11 @@ def test_batch(client, crm):
 
 
 def test_auth_and_errors(crm):
-    r = httpx.post(f"{crm.base_url}/rest/1/wrong/crm.contact.list.json", json={})
+    r = HTTP.post(f"{crm.base_url}/rest/1/wrong/crm.contact.list.json", json={})
     assert r.status_code == 401 and r.json()["error"] == "NO_AUTH_FOUND"
-    r = httpx.post(crm.webhook_url + "crm.contact.list", json={"filter": "x"})
+    r = HTTP.post(crm.webhook_url + "crm.contact.list", json={"filter": "x"})
     assert r.status_code == 400 and r.json() == {"error": "", "error_description": "Parameter 'filter' must be array."}
-    r = httpx.post(crm.webhook_url + "crm.nothing.list", json={})
+    r = HTTP.post(crm.webhook_url + "crm.nothing.list", json={})
     assert r.status_code == 404 and r.json()["error"] == "ERROR_METHOD_NOT_FOUND"
 
 
@@ -175,3 +177,17 @@ def test_php_query_parser():
     assert parsed == {"filter": {">ID": "5", "@ASSIGNED_BY_ID": ["1", "6"]}, "select": ["ID", "NAME"],
                       "order": {"ID": "ASC"}}
     assert json.dumps(parsed)
+
+
+def test_operation_time_limit(fake_data_dir):
+    fake = Bitrix24Fake(fake_data_dir / "crm", operating_limit=0.05, latency=0.03).start()
+    try:
+        with httpx.Client(base_url=fake.webhook_url) as c:
+            first = c.post("user.get", json={})
+            assert first.status_code == 200 and first.json()["time"]["operating"] >= 0.03
+            assert c.post("user.get", json={}).status_code == 200
+            r = c.post("user.get", json={})
+            assert r.status_code == 429 and r.json()["error"] == "OPERATION_TIME_LIMIT"
+            assert c.post("crm.company.list", json={}).status_code == 200  # the budget is per method
+    finally:
+        fake.stop()

@@ -16,6 +16,8 @@ from nps.fakes.sendgrid import SendGridFake
 
 KEY = "SG.test-key"
 
+HTTP = httpx.Client(timeout=10)  # one client: building one per call costs ~50 ms (TLS context)
+
 
 @pytest.fixture
 def sg():
@@ -35,7 +37,7 @@ def mail(**over) -> dict:
 
 
 def send(sg, body, key=KEY, **kw):
-    return httpx.post(f"{sg.base_url}/v3/mail/send", json=body, headers={"Authorization": f"Bearer {key}"}, **kw)
+    return HTTP.post(f"{sg.base_url}/v3/mail/send", json=body, headers={"Authorization": f"Bearer {key}"}, **kw)
 
 
 def test_accepts_valid_mail_and_keeps_it(sg):
@@ -45,7 +47,7 @@ def test_accepts_valid_mail_and_keeps_it(sg):
     assert len(mid) >= 16
     for h in ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"):
         assert h in r.headers
-    kept = httpx.get(f"{sg.base_url}/_fake/messages").json()
+    kept = HTTP.get(f"{sg.base_url}/_fake/messages").json()
     assert kept[-1]["message_id"] == mid and kept[-1]["body"]["subject"] == "Як ми впоралися?"
     assert sg.messages()[-1]["message_id"] == mid
     # message-level custom_args is an object in practice (the spec types it as a string)
@@ -90,9 +92,9 @@ def test_bad_key_and_gzip(sg):
     assert r.status_code == 401
     assert r.json()["errors"][0] == {"message": "The provided authorization grant is invalid, expired, or revoked",
                                      "field": None, "help": None}
-    assert httpx.post(f"{sg.base_url}/v3/mail/send", json=mail()).status_code == 401
+    assert HTTP.post(f"{sg.base_url}/v3/mail/send", json=mail()).status_code == 401
     body = gzip.compress(json.dumps(mail()).encode())
-    r = httpx.post(f"{sg.base_url}/v3/mail/send", content=body, headers={
+    r = HTTP.post(f"{sg.base_url}/v3/mail/send", content=body, headers={
         "Authorization": f"Bearer {KEY}", "Content-Type": "application/json", "Content-Encoding": "gzip"})
     assert r.status_code == 202
 
@@ -113,25 +115,25 @@ def test_rate_limit_429():
 def test_suppressions(sg):
     h = {"Authorization": f"Bearer {KEY}"}
     base = sg.base_url
-    r = httpx.post(f"{base}/v3/asm/suppressions/global", json={"recipient_emails": ["Gone@Example.com"]}, headers=h)
+    r = HTTP.post(f"{base}/v3/asm/suppressions/global", json={"recipient_emails": ["Gone@Example.com"]}, headers=h)
     assert r.status_code == 201
-    unsubs = httpx.get(f"{base}/v3/suppression/unsubscribes", headers=h).json()
+    unsubs = HTTP.get(f"{base}/v3/suppression/unsubscribes", headers=h).json()
     assert [u["email"] for u in unsubs] == ["gone@example.com"] and isinstance(unsubs[0]["created"], int)
-    assert httpx.get(f"{base}/v3/asm/suppressions/global/gone@example.com", headers=h).json() == {
+    assert HTTP.get(f"{base}/v3/asm/suppressions/global/gone@example.com", headers=h).json() == {
         "recipient_email": "gone@example.com"}
-    r = httpx.post(f"{base}/v3/asm/groups/1001/suppressions", json={"recipient_emails": ["g@example.com"]}, headers=h)
+    r = HTTP.post(f"{base}/v3/asm/groups/1001/suppressions", json={"recipient_emails": ["g@example.com"]}, headers=h)
     assert r.status_code == 201
-    assert httpx.get(f"{base}/v3/asm/groups/1001/suppressions", headers=h).json() == ["g@example.com"]
-    groups = httpx.get(f"{base}/v3/asm/groups", headers=h).json()
+    assert HTTP.get(f"{base}/v3/asm/groups/1001/suppressions", headers=h).json() == ["g@example.com"]
+    groups = HTTP.get(f"{base}/v3/asm/groups", headers=h).json()
     assert groups[0]["id"] == 1001 and groups[0]["unsubscribes"] == 1
-    allsup = httpx.get(f"{base}/v3/asm/suppressions", headers=h).json()
+    allsup = HTTP.get(f"{base}/v3/asm/suppressions", headers=h).json()
     assert allsup[0]["group_id"] == 1001 and allsup[0]["email"] == "g@example.com"
-    assert httpx.delete(f"{base}/v3/asm/groups/1001/suppressions/g@example.com", headers=h).status_code == 204
+    assert HTTP.delete(f"{base}/v3/asm/groups/1001/suppressions/g@example.com", headers=h).status_code == 204
     sg.bounce("b@example.com")
-    bounces = httpx.get(f"{base}/v3/suppression/bounces", headers=h).json()
+    bounces = HTTP.get(f"{base}/v3/suppression/bounces", headers=h).json()
     assert bounces[0]["email"] == "b@example.com" and bounces[0]["status"] == "5.1.1"
     assert sg.suppressed("b@example.com") == "Bounced Address"
-    assert httpx.get(f"{base}/v3/suppression/bounces", headers={"Authorization": "Bearer x"}).status_code == 401
+    assert HTTP.get(f"{base}/v3/suppression/bounces", headers={"Authorization": "Bearer x"}).status_code == 401
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -167,7 +169,7 @@ def test_signed_event_webhook_verifies_with_official_helper(sg):
         status = sg.emit_events(f"http://127.0.0.1:{server.server_address[1]}/webhooks/sendgrid", events)
         assert status == 200 and len(_Receiver.got) == 1  # the first attempt got a 500 and was retried
         headers, body = _Receiver.got[0]
-        public = httpx.get(f"{sg.base_url}/v3/user/webhooks/event/settings/signed",
+        public = HTTP.get(f"{sg.base_url}/v3/user/webhooks/event/settings/signed",
                            headers={"Authorization": f"Bearer {KEY}"}).json()["public_key"]
         assert public == sg.public_key
         hook = EventWebhook(public)
@@ -179,3 +181,26 @@ def test_signed_event_webhook_verifies_with_official_helper(sg):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_signing_key_from_the_data_dir_is_stable(fake_data_dir, fake_stack):
+    summary = json.loads((fake_data_dir / "meta" / "summary.json").read_text())
+    assert fake_stack.sendgrid.public_key == summary["sendgrid_public_key"]
+    again = SendGridFake(fake_data_dir / "sendgrid")
+    assert again.public_key == summary["sendgrid_public_key"]
+    body, ts = b'[{"event":"open"}]', "1700000000"
+    assert EventWebhook(again.public_key).verify_signature(body.decode(), fake_stack.sendgrid.sign(body, ts), ts)
+
+
+def test_delivery_events_drop_suppressed_addresses(sg):
+    sg.unsubscribe("gone@example.com", group_id=1001)
+    body = mail(personalizations=[{"to": [{"email": "olena@example.com"}], "custom_args": {"survey_id": "S-1"}},
+                                  {"to": [{"email": "gone@example.com"}], "custom_args": {"survey_id": "S-2"}}])
+    mid = send(sg, body).headers["x-message-id"]
+    msg = next(m for m in sg.messages() if m["message_id"] == mid)
+    events = sg.delivery_events(msg, timestamp=1_700_000_000)
+    assert [e["event"] for e in events] == ["processed", "processed", "delivered", "dropped"]
+    dropped = events[-1]
+    assert dropped["email"] == "gone@example.com" and dropped["reason"] == "Unsubscribed Address"
+    assert dropped["survey_id"] == "S-2" and dropped["timestamp"] == 1_700_000_000
+    assert len({e["sg_event_id"] for e in events}) == 4

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from collector_support import collector_url, settings, token
+from collector_support import collector_url, serve, settings, token
 from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
@@ -199,3 +199,26 @@ def test_dag_test_loads_everything(dagbag, warehouse_url, db, tmp_path, monkeypa
     assert raw_answer(db, kiosk)[4] == "file:kiosk"
     assert raw_answer(db, spooled)[0] == 6
     assert (tmp_path / "drop" / "done" / "batch.csv").exists()
+
+
+def test_fake_sendgrid_signed_batches_over_http_reach_raw(warehouse_url, db, tmp_path):
+    """The fake SendGrid signs batches with its key and POSTs them; the collector verifies; the loader parses."""
+    from nps.fakes.sendgrid import SendGridFake
+
+    fake, stranger = SendGridFake(), SendGridFake()
+    survey = sid()
+    message = {"message_id": "fakeMsg" + survey, "body": {
+        "personalizations": [{"to": [{"email": "olena@example.com"}],
+                              "custom_args": {"survey_id": survey, "kind": "reminder"}}]}}
+    events = fake.make_events(message, "delivered") + fake.make_events(message, "bounce")
+    app = create_app(settings(collector_url(warehouse_url), tmp_path / "spool", webhook_public_key=fake.public_key))
+    with serve(app) as base:
+        assert stranger.emit_events(f"{base}/webhooks/sendgrid", events, retries=0) == 403
+        assert fake.emit_events(f"{base}/webhooks/sendgrid", events, retries=0) == 200
+        assert fake.emit_events(f"{base}/webhooks/sendgrid", events, retries=0) == 200  # a retry: acknowledged
+    load_landing(warehouse_url)
+    rows = db.execute("select event, kind, email, reason from raw.sendgrid_events where survey_id = %s order by event",
+                      (survey,)).fetchall()
+    assert rows == [("bounce", "reminder", "olena@example.com",
+                     "550 5.1.1 The email account that you tried to reach does not exist"),
+                    ("delivered", "reminder", "olena@example.com", None)]

@@ -11,8 +11,9 @@ import pytest
 from _quality_data import DAY, LOADED_AT, load_good, own_database, reset, ts, tz
 
 from nps.quality import rowcounts
-from nps.quality.gate import validate_raw
+from nps.quality.gate import validate_loads, validate_raw
 from nps.quality.result import QualityGateError
+from nps.quality.settings import quality_settings
 
 TIMINGS: list[tuple[str, float]] = []
 
@@ -45,9 +46,10 @@ def conn(qurl):
         yield c
 
 
-def run(qurl, name, **kwargs):
+def run(qurl, name, suite=None, **kwargs):
+    """One gate run; breakage tests run only the suite concerned (the good-data test runs them all)."""
     started = time.monotonic()
-    result = validate_raw(qurl, f"test_{name}", DAY, build_docs=kwargs.pop("build_docs", False))
+    result = validate_raw(qurl, f"test_{name}", DAY, build_docs=kwargs.pop("build_docs", False), only=suite)
     TIMINGS.append((name, time.monotonic() - started))
     return result
 
@@ -81,7 +83,7 @@ def test_duplicate_key(qurl, conn):
     try:
         conn.execute("insert into raw.onec_sale_lines (sale_ref, line_number, product_ref, quantity, price, amount) "
                      "values ('s1', 2, 'p2', 1, 1, 1)")
-        result = run(qurl, "duplicate_key")
+        result = run(qurl, "duplicate_key", "raw_purchases")
     finally:
         reset(conn)
         conn.execute("alter table raw.onec_sale_lines add primary key (sale_ref, line_number)")
@@ -96,21 +98,21 @@ def test_duplicate_key(qurl, conn):
 
 def test_future_date(qurl, conn):
     conn.execute("update raw.onec_sales set sale_date = %s where ref_key = 's2'", (ts(-10),))
-    result = run(qurl, "future_date")
+    result = run(qurl, "future_date", "raw_purchases")
     assert failures(result) == {("raw.onec_sales", "expect_column_values_to_be_between", "sale_date", "critical")}
     assert result.critical_failures[0]["sample_keys"] == [{"ref_key": "s2"}]
 
 
 def test_insane_date_from_1c_empty_date(qurl, conn):
     conn.execute("update raw.onec_deliveries set delivered_at = '0001-01-01' where order_ref = 'o1'")
-    result = run(qurl, "insane_date")
+    result = run(qurl, "insane_date", "raw_purchases")
     assert failures(result) == {("raw.onec_deliveries", "expect_column_values_to_be_between", "delivered_at",
                                  "critical")}
 
 
 def test_negative_quantity(qurl, conn):
     conn.execute("update raw.onec_order_lines set quantity = -2 where order_ref = 'o2'")
-    result = run(qurl, "negative_quantity")
+    result = run(qurl, "negative_quantity", "raw_purchases")
     assert failures(result) == {("raw.onec_order_lines", "expect_column_values_to_be_between", "quantity",
                                  "critical")}
     assert result.critical_failures[0]["sample_keys"] == [{"order_ref": "o2", "line_number": 1}]
@@ -118,13 +120,13 @@ def test_negative_quantity(qurl, conn):
 
 def test_negative_amount(qurl, conn):
     conn.execute("update raw.onec_sales set amount = -1 where ref_key = 's3'")
-    result = run(qurl, "negative_amount")
+    result = run(qurl, "negative_amount", "raw_purchases")
     assert failures(result) == {("raw.onec_sales", "expect_column_values_to_be_between", "amount", "critical")}
 
 
 def test_unknown_currency(qurl, conn):
     conn.execute("update raw.onec_sales set currency = 'XYZ' where ref_key = 's1'")
-    result = run(qurl, "unknown_currency")
+    result = run(qurl, "unknown_currency", "raw_purchases")
     assert failures(result) == {("raw.onec_sales", "expect_column_values_to_be_in_set", "currency", "critical")}
     (row,) = result.critical_failures
     assert row["sample_keys"] == [{"ref_key": "s1"}]
@@ -133,8 +135,9 @@ def test_unknown_currency(qurl, conn):
 
 def test_bad_email_is_a_warning_without_the_address_in_results(qurl, conn):
     conn.execute("update raw.onec_customers set email = 'buyer(at)romashka.ua' where ref_key = 'c1'")
-    result = run(qurl, "bad_email")
-    assert failures(result) == {("raw.onec_customers", "expect_column_values_to_match_regex", "email", "warning")}
+    result = run(qurl, "bad_email", "raw_customers")
+    assert failures(result) == {("raw.onec_customers", "expect_column_values_to_be_in_set", "email_format_ok",
+                                 "warning")}
     assert result.success            # a warning lets the run through ...
     (row,) = result.warnings
     assert row["sample_keys"] == [{"ref_key": "c1"}]
@@ -145,7 +148,7 @@ def test_bad_email_is_a_warning_without_the_address_in_results(qurl, conn):
 
 def test_unresolvable_region(qurl, conn):
     conn.execute("update raw.onec_customers set region_raw = 'Атлантида' where ref_key = 'c2'")
-    result = run(qurl, "unresolvable_region")
+    result = run(qurl, "unresolvable_region", "raw_customers")
     assert failures(result) == {("raw.onec_customers", "expect_column_values_to_be_in_set", "region_norm",
                                  "warning")}
     assert result.warnings[0]["sample_keys"] == [{"ref_key": "c2"}]
@@ -156,7 +159,7 @@ def test_score_11(qurl, conn):
     conn.execute("alter table raw.survey_responses drop constraint survey_responses_score_check")
     try:
         conn.execute("update raw.survey_responses set score = 11 where survey_id = 'sv1'")
-        result = run(qurl, "score_11")
+        result = run(qurl, "score_11", "raw_survey_answers")
     finally:
         reset(conn)
         conn.execute("alter table raw.survey_responses add constraint survey_responses_score_check "
@@ -167,7 +170,7 @@ def test_score_11(qurl, conn):
 
 def test_answered_before_sent(qurl, conn):
     conn.execute("update raw.survey_responses set responded_at = %s where survey_id = 'sv2'", (tz(5),))
-    result = run(qurl, "answered_before_sent")
+    result = run(qurl, "answered_before_sent", "raw_survey_answers")
     assert failures(result) == {("raw.survey_responses+survey_sends", "expect_column_pair_values_a_to_be_greater_than_b",
                                  "responded_at,first_sent_at", "critical")}
     assert result.critical_failures[0]["sample_keys"] == [{"survey_id": "sv2"}]
@@ -176,7 +179,7 @@ def test_answered_before_sent(qurl, conn):
 def test_unknown_survey_id(qurl, conn):
     conn.execute("insert into raw.survey_responses (survey_id, score, responded_at) values ('forged', 10, %s)",
                  (tz(1),))
-    result = run(qurl, "unknown_survey")
+    result = run(qurl, "unknown_survey", "raw_survey_answers")
     assert failures(result) == {("raw.survey_responses+survey_sends", "expect_column_values_to_not_be_null",
                                  "first_sent_at", "critical")}
     assert result.critical_failures[0]["sample_keys"] == [{"survey_id": "forged"}]
@@ -184,7 +187,7 @@ def test_unknown_survey_id(qurl, conn):
 
 def test_unknown_event_type(qurl, conn):
     conn.execute("update raw.sendgrid_events set event = 'teleported' where sg_event_id = 'e3'")
-    result = run(qurl, "unknown_event")
+    result = run(qurl, "unknown_event", "raw_events")
     assert failures(result) == {("raw.sendgrid_events", "expect_column_values_to_be_in_set", "event", "warning")}
     assert result.warnings[0]["observed_value"] == {"unexpected_values": ["teleported"]}
 
@@ -236,3 +239,41 @@ def test_row_count_failure_goes_through_the_gate(qurl, conn):
     result = validate_raw(qurl, "rc_day2", DAY + timedelta(days=1), build_docs=False)
     assert ("raw.onec_sales", "expect_load_to_have_rows", None, "critical") in failures(result)
     assert not result.success
+    # a transform that no extraction preceded skips them; the extract DAG can run them alone, without GX
+    quiet = validate_raw(qurl, "rc_day2_hourly", DAY + timedelta(days=1), build_docs=False, row_counts=False)
+    assert quiet.success and not [r for r in quiet.rows if r["suite"] == "raw_row_counts"]
+    loads = validate_loads(qurl, "rc_loads", DAY + timedelta(days=1))
+    assert {r["asset"] for r in loads.critical_failures} == set(rowcounts_tables())
+
+
+def test_data_docs_are_served_by_the_airflow_plugin(qurl, conn):
+    from fastapi.testclient import TestClient
+
+    from nps.quality.docs_app import URL_PREFIX, docs_app
+
+    result = validate_raw(qurl, "docs", DAY)
+    client = TestClient(docs_app())
+    page = client.get("/")
+    assert page.status_code == 200 and "raw_purchases.onec_sales" in page.text
+    assert client.get("/index.html").status_code == 200
+    assert result.data_docs.endswith("data_docs/index.html")
+    assert URL_PREFIX == "/nps-data-docs"
+
+
+def test_airflow_loads_the_data_docs_plugin():
+    from airflow import plugins_manager
+
+    plugins, errors = plugins_manager._get_plugins()
+    assert not {path: e for path, e in errors.items() if "quality" in path}
+    (plugin,) = [p for p in plugins if p.name == "nps_data_docs"]
+    assert plugin.fastapi_apps[0]["url_prefix"] == "/nps-data-docs"
+    assert plugin.external_views[0]["href"] == "/nps-data-docs/"
+
+
+def rowcounts_tables():
+    return quality_settings().rowcount_tables
+
+
+def test_unknown_suite_name_is_refused(qurl):
+    with pytest.raises(ValueError, match="unknown suite"):
+        validate_raw(qurl, "x", DAY, only="raw_nope")

@@ -59,6 +59,7 @@ DELEGATED = {
     "generate": ("nps.generator.cli", "generate a distributor's data into the fakes' JSON directories"),
     "collector": ("nps.collector.cli", "run the survey collector"),
     "demo": ("nps.demo", "the whole loop over eight simulated weeks"),
+    "quality": ("nps.quality.cli", "data-quality gates by hand: raw | marts | drift | summary"),
 }
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
+
+from nps.quality.alerts import on_failure_callback
 
 TIMEZONE = pendulum.timezone("Europe/Kyiv")
 START_DATE = pendulum.datetime(2026, 1, 1, tz=TIMEZONE)
@@ -13,7 +16,10 @@ OWNER = "nps-data-team"
 DEFAULT_ARGS = {
     "owner": OWNER,
     "retries": 2,
-    "retry_delay": timedelta(minutes=2),
+    # NPS_RETRY_DELAY_SECONDS: tests and the demo shorten it, so a failing task fails in seconds under dag.test()
+    "retry_delay": timedelta(seconds=int(os.environ.get("NPS_RETRY_DELAY_SECONDS", "120"))),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
+    # every task of every DAG: log loudly, record in quality.alerts, e-mail NPS_ALERT_EMAILS (nps.quality.alerts)
+    "on_failure_callback": on_failure_callback,
 }

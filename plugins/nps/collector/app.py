@@ -148,13 +148,12 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         except Exception:  # a click is diagnostics: never fail the page for it
             log.exception("could not log a click")
 
-    @app.get("/healthz")
-    async def healthz() -> JSONResponse:
+    async def healthz(request: Request) -> JSONResponse:
         ok = await store.ping()
         return JSONResponse({"status": "ok", "database": ok, "spool_pending": spool.pending()})
 
-    @app.get("/s/{token}")
-    async def survey(token: str, request: Request) -> Response:
+    async def survey(request: Request) -> Response:
+        token = request.path_params["token"]
         lang = lang_of(request)
         if not limiter.allow(client_ip(request)):
             return problem(request, lang, "busy", 429)
@@ -166,8 +165,8 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         await log_click(survey_id, None, request)
         return html(pages.survey_page(token, lang))
 
-    @app.get("/s/{token}/{score}")
-    async def survey_with_score(token: str, score: str, request: Request) -> Response:
+    async def survey_with_score(request: Request) -> Response:
+        token, score = request.path_params["token"], request.path_params["score"]
         lang = lang_of(request)
         if not limiter.allow(client_ip(request)):
             return problem(request, lang, "busy", 429)
@@ -179,8 +178,8 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         await log_click(survey_id, int(score), request)
         return html(pages.score_page(token, lang, int(score), cfg.max_comment_chars))
 
-    @app.post("/s/{token}")
-    async def answer(token: str, request: Request) -> Response:
+    async def answer(request: Request) -> Response:
+        token = request.path_params["token"]
         lang = lang_of(request)
         if not limiter.allow(client_ip(request)):
             return problem(request, lang, "busy", 429)
@@ -218,7 +217,6 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
             return JSONResponse({"ok": True, "stored": stored}, headers=headers)
         return RedirectResponse(f"{pages.survey_url(token, lang)}&thanks=1", status_code=303, headers=headers)
 
-    @app.post("/webhooks/sendgrid")
     async def sendgrid_events(request: Request) -> Response:
         if verifier is None:
             log.error("SendGrid webhook refused: NPS_SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
@@ -253,6 +251,13 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
             seen.add(key)
         return JSONResponse({"received": len(events), "accepted": len(fresh)})
 
+    # Plain Starlette routes (contract §6, exactly these): the handlers read the request themselves, so FastAPI's
+    # per-request dependency solving would only cost time on the hot path.
+    app.add_route("/healthz", healthz, methods=["GET"])
+    app.add_route("/s/{token}", survey, methods=["GET"])
+    app.add_route("/s/{token}/{score}", survey_with_score, methods=["GET"])
+    app.add_route("/s/{token}", answer, methods=["POST"])
+    app.add_route("/webhooks/sendgrid", sendgrid_events, methods=["POST"])
     return app
 
 

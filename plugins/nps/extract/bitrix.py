@@ -5,8 +5,9 @@
 - `batch` (up to 50 commands per call) where it saves calls: the first page of every list in one request.
 - Leaky bucket: every request adds 1 to the portal's counter, which drains at `drain` per second; past
   `capacity` the portal answers 503 QUERY_LIMIT_EXCEEDED. The client keeps its own estimate of the counter and
-  waits *before* a request that would overflow it; on a 503 it assumes the bucket is full, backs off, and from
-  then on sends at the drain rate (never hammering). 429 OPERATION_TIME_LIMIT waits longer.
+  waits *before* a request that would overflow it; on a 503 it lowers its idea of the room left to what it had
+  in flight (other apps share the portal's bucket), backs off, and from then on sends at the drain rate (never
+  hammering). 429 OPERATION_TIME_LIMIT waits longer.
 """
 
 from __future__ import annotations
@@ -26,13 +27,18 @@ from nps.extract.errors import SourceAuthError, SourceRequestError, SourceUnavai
 from nps.extract.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
+if logging.getLogger("httpx").level == logging.NOTSET:  # one INFO line per request drowns the progress lines
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 SYSTEM = "Bitrix24"
 PAGE = 50  # fixed by Bitrix24
 MAX_BATCH = 50
 
 
+NULL = msgspec.Raw(b"null")
+
+
 class _Envelope(msgspec.Struct):
-    result: msgspec.Raw | None = None
+    result: msgspec.Raw = NULL  # kept raw: rows are decoded one by one, so payloads keep the source's text
     next: int | None = None
     total: int | None = None
     error: str | None = None
@@ -70,30 +76,34 @@ class LeakyBucket:
         self.capacity, self.drain = capacity, drain
         self.limit = max(1.0, capacity * headroom)  # leave room for other apps on the same portal
         self.level = 0.0
+        self.rate = drain  # our pace once the bucket is at our limit
         self.stamp = time.monotonic()
         self.waited = 0.0
         self._lock = threading.Lock()
 
     def _leak(self) -> None:
         now = time.monotonic()
-        self.level = max(0.0, self.level - (now - self.stamp) * self.drain)
+        self.level = max(0.0, self.level - (now - self.stamp) * self.rate)
         self.stamp = now
 
     def acquire(self) -> None:
         with self._lock:
             self._leak()
             if self.level + 1 > self.limit:
-                wait = (self.level + 1 - self.limit) / self.drain
+                wait = (self.level + 1 - self.limit) / self.rate
                 self.waited += wait
                 time.sleep(wait)
                 self._leak()
             self.level += 1
 
     def full(self) -> None:
-        """The portal said the bucket overflowed: from now on assume it is at the limit."""
+        """The portal refused a request: its room is smaller than we thought (other apps share the bucket).
+
+        Lower our limit to what was actually in flight, so from now on we send at the drain rate."""
         with self._lock:
-            self.level = self.limit
-            self.stamp = time.monotonic()
+            self._leak()
+            self.limit = max(1.0, min(self.limit, self.level - 1))
+            self.rate = self.drain * 0.9  # and send a little slower than the portal drains: clocks and queues jitter
 
 
 def _php_query(params: dict, prefix: str = "") -> list[str]:
@@ -218,10 +228,9 @@ class BitrixClient:
 
     @staticmethod
     def rows(raw: msgspec.Raw | None) -> list[msgspec.Raw]:
-        if raw is None:
+        if raw is None or bytes(raw).strip() in (b"null", b"", b"[]", b"{}"):
             return []
-        rows = _rows.decode(raw)
-        return rows
+        return _rows.decode(raw)
 
     def list_params(self, filter: dict, select: list[str], after_id: int = 0) -> dict:
         return {"order": {"ID": "ASC"}, "filter": {**filter, ">ID": after_id}, "select": select, "start": -1}
@@ -261,7 +270,7 @@ class BitrixClient:
         cmd = {name: f"{method}?{php_query(params)}" for name, (method, params) in commands.items()}
         env = self.call("batch", {"halt": 0, "cmd": cmd})
         try:
-            res = _batch.decode(env.result) if env.result is not None else _BatchResult()
+            res = _batch.decode(env.result)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise SourceUnavailable(f"{SYSTEM} at {mask(self.base)}: unexpected batch answer ({exc})") from exc
         errors = res.result_error if isinstance(res.result_error, dict) else {}
@@ -277,5 +286,5 @@ class BitrixClient:
             results = res.result if isinstance(res.result, dict) else {}
             nexts = res.result_next if isinstance(res.result_next, dict) else {}
             totals = res.result_total if isinstance(res.result_total, dict) else {}
-            out[name] = _Envelope(result=results.get(name), next=nexts.get(name), total=totals.get(name))
+            out[name] = _Envelope(result=results.get(name, NULL), next=nexts.get(name), total=totals.get(name))
         return out

@@ -23,6 +23,8 @@ from nps.extract.errors import SourceAuthError, SourceRequestError, SourceUnavai
 from nps.extract.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
+if logging.getLogger("httpx").level == logging.NOTSET:  # one INFO line per request drowns the progress lines
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 SYSTEM = "1C OData"
 DEFAULT_PAGE_SIZE = 2000
 # OData query values: keep what 1C's parser needs literally, percent-encode the rest (spaces as %20, not '+').

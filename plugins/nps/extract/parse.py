@@ -11,6 +11,8 @@ import math
 import re
 from datetime import datetime
 
+import msgspec
+
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 EMPTY_DATE = "0001-01-01T00:00:00"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -108,6 +110,27 @@ def key_of(obj, name: str) -> str | None:
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value) not in ("", EMPTY_GUID):
             return str(value)
     return None
+
+
+def identity(key_field: str, version_field: str | None):
+    """raw object -> (key, version) without building the object (msgspec decodes only those two fields).
+
+    version_field None: the version is the MD5 of the raw text (register records have no DataVersion)."""
+    fields = [("key", object, None)] + ([("version", object, None)] if version_field else [])
+    rename = {"key": key_field, **({"version": version_field} if version_field else {})}
+    decoder = msgspec.json.Decoder(msgspec.defstruct("Identity", fields, rename=rename))
+
+    def identify(raw) -> tuple[str | None, str | None]:
+        try:
+            ident = decoder.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None, None
+        key = ident.key if type(ident.key) is str else None
+        if version_field is None:
+            return key, hashlib.md5(bytes(raw)).hexdigest()
+        return key, ident.version if type(ident.version) is str else None
+
+    return identify
 
 
 # -- 1C -----------------------------------------------------------------------------------------------------

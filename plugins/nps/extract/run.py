@@ -28,7 +28,6 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 import psycopg
-from psycopg import sql
 
 from nps import clock, connections
 from nps.config import settings
@@ -215,6 +214,45 @@ def _confirm_onec(client: OneCClient, entity: str, section: dict, keys: list[str
     return found, gone
 
 
+def _load_onec_entity(conn: psycopg.Connection, client: OneCClient, entity: str, section: dict, lo: datetime,
+                      hi: datetime, *, run_id: str | None, loaded_at: datetime, threshold: float, force: bool,
+                      failures: list[str]) -> dict:
+    label = f"1C {section['entity_set']}"
+    spec = ONEC_SPECS[entity]
+    parser, key_field = _onec_parser(entity, section)
+    version_field = None if entity == "deliveries" else section["fields"]["version"]
+    load = TableLoad(conn, spec, parser, key_field, run_id=run_id, loaded_at=loaded_at, threshold=threshold,
+                     label=label, force=force, identify=parse.identity(key_field, version_field))
+    progress = Progress(label)
+    try:
+        load.begin(lo, hi)
+        orderby = section.get("order_by") or key_field
+        for page in client.pages(section["entity_set"], filter=_onec_filter(entity, section, lo, hi),
+                                 orderby=orderby):
+            load.add_page(page)
+            progress.page(len(page))
+        missing = load.vanished()
+        gone: list[str] = []
+        if missing:
+            log.info("%s: %d stored objects of this window were not returned; asking 1C for each", label,
+                     len(missing))
+            found, gone = _confirm_onec(client, entity, section, missing)
+            load.add_page(found)
+        try:
+            stats = load.finish(gone)
+        except QuarantineThresholdExceeded as exc:
+            log.error("%s", exc)
+            failures.append(str(exc))
+            return _as_dict(load.stats, progress.done())
+        conn.commit()
+    finally:
+        load.abort()
+    if stats["quarantined"]:
+        log.warning("%s: %d rows quarantined (raw.quarantine, source '%s')", label, stats["quarantined"],
+                    spec.source)
+    return _as_dict(stats, progress.done())
+
+
 def run_onec(data_interval_start: datetime, data_interval_end: datetime, run_id: str | None = None, *,
              client: OneCClient | None = None, dsn: str | None = None, lookback_days: int | None = None,
              entities: Iterable[str] = ONEC_ENTITIES, force: bool = False) -> dict[str, dict]:
@@ -233,36 +271,9 @@ def run_onec(data_interval_start: datetime, data_interval_end: datetime, run_id:
     try:
         with psycopg.connect(dsn or connections.warehouse_dsn()) as conn:
             for entity in entities:
-                section = mapping[entity]
-                label = f"1C {section['entity_set']}"
-                parser, key_field = _onec_parser(entity, section)
-                load = TableLoad(conn, ONEC_SPECS[entity], parser, key_field, run_id=run_id, loaded_at=loaded_at,
-                                 threshold=cfg.quarantine_threshold, label=label, force=force).begin()
-                progress = Progress(label)
-                orderby = section.get("order_by") or key_field
-                for page in client.pages(section["entity_set"], filter=_onec_filter(entity, section, lo, hi),
-                                         orderby=orderby):
-                    load.add_page(page)
-                    progress.page(len(page))
-                missing = load.vanished(lo, hi)
-                gone: list[str] = []
-                if missing:
-                    log.info("%s: %d stored objects of this window were not returned; asking 1C for each",
-                             label, len(missing))
-                    found, gone = _confirm_onec(client, entity, section, missing)
-                    load.add_page(found)
-                try:
-                    stats = load.finish(gone)
-                except QuarantineThresholdExceeded as exc:
-                    log.error("%s", exc)
-                    failures.append(str(exc))
-                    results[entity] = _as_dict(load.stats, progress.done())
-                    continue
-                conn.commit()
-                results[entity] = _as_dict(stats, progress.done())
-                if stats["quarantined"]:
-                    log.warning("%s: %d rows quarantined (raw.quarantine, source '%s')", label,
-                                stats["quarantined"], ONEC_SPECS[entity].source)
+                results[entity] = _load_onec_entity(conn, client, entity, mapping[entity], lo, hi, run_id=run_id,
+                                                    loaded_at=loaded_at, threshold=cfg.quarantine_threshold,
+                                                    force=force, failures=failures)
     finally:
         if own_client:
             client.close()
@@ -330,27 +341,30 @@ def run_crm(data_interval_start: datetime, data_interval_end: datetime, run_id: 
                 parser = {"contacts": parse.CrmContact, "companies": parse.CrmCompany,
                           "users": parse.CrmUser}[entity](section.get("fields") or {})
                 load = TableLoad(conn, spec, parser, "ID", run_id=run_id, loaded_at=loaded_at,
-                                 threshold=cfg.quarantine_threshold, label=label, force=force).begin()
+                                 threshold=cfg.quarantine_threshold, label=label, force=force,
+                                 track=None if entity == "users" else "date_modify")
                 progress = Progress(label)
-                if entity == "users":
-                    pages = client.offsets(section["method"], user_params, first=first["users"])
-                else:
-                    date_filter, select = plans[entity]
-                    pages = client.export(section["method"], date_filter, select,
-                                          first=client.rows(first[entity].result))
-                for page in pages:
-                    load.add_page(page)
-                    progress.page(len(page))
-                newest = None
-                if entity != "users":
-                    newest = conn.execute(sql.SQL("select max(date_modify) from {}").format(load.tmp)).fetchone()[0]
                 try:
-                    stats = load.finish()
-                except QuarantineThresholdExceeded as exc:
-                    log.error("%s", exc)
-                    failures.append(str(exc))
-                    results[entity] = _as_dict(load.stats, progress.done())
-                    continue
+                    load.begin()
+                    if entity == "users":
+                        pages = client.offsets(section["method"], user_params, first=first["users"])
+                    else:
+                        date_filter, select = plans[entity]
+                        pages = client.export(section["method"], date_filter, select,
+                                              first=client.rows(first[entity].result))
+                    for page in pages:
+                        load.add_page(page)
+                        progress.page(len(page))
+                    try:
+                        stats = load.finish()
+                    except QuarantineThresholdExceeded as exc:
+                        log.error("%s", exc)
+                        failures.append(str(exc))
+                        results[entity] = _as_dict(load.stats, progress.done())
+                        continue
+                finally:
+                    load.abort()
+                newest = load.newest
                 if newest is not None:
                     stored = get_watermark(conn, spec.source)
                     if stored is None or newest > datetime.fromisoformat(stored):

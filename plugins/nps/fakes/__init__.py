@@ -8,10 +8,11 @@
         os.environ.update(stack.airflow_env())
 
 Options (keyword, all optional): `onec_base` ("demo"), `onec_user`/`onec_password` ("odata"), `crm_user` ("1"),
-`crm_code` ("demo"), `crm_rate` (2.0/s), `crm_burst` (50), `sendgrid_api_key` ("SG.fake-demo-key"),
+`crm_code` ("demo"), `crm_rate` (2.0/s), `crm_burst` (50), `crm_operating_limit` (480 s per method per 10 min), `sendgrid_api_key` ("SG.fake-demo-key"),
 `sendgrid_rate_limit` (600 per `sendgrid_rate_window` 60 s), `latency` / `error_rate` (all three fakes) or the
 per-fake `onec_latency`, `onec_error_rate`, `crm_latency`, `crm_error_rate`, `sendgrid_latency`,
-`sendgrid_error_rate`.
+`sendgrid_error_rate`; `onec_as_of` (None, a datetime or "clock": serve 1C as it stood then, see
+`OneCFake.set_as_of`; the demo uses "clock" to replay weeks out of one generated data set).
 """
 
 from __future__ import annotations
@@ -26,15 +27,17 @@ from nps.fakes.sendgrid import SendGridFake
 _KNOWN = {"onec_base", "onec_user", "onec_password", "crm_user", "crm_code", "crm_rate", "crm_burst",
           "sendgrid_api_key", "sendgrid_rate_limit", "sendgrid_rate_window", "latency", "error_rate", "seed",
           "onec_latency", "onec_error_rate", "crm_latency", "crm_error_rate", "sendgrid_latency",
-          "sendgrid_error_rate"}
+          "sendgrid_error_rate", "onec_as_of", "crm_operating_limit"}
 
 
 class FakeStack:
     """The three running fakes; also a context manager that stops them."""
 
-    def __init__(self, onec: OneCFake, crm: Bitrix24Fake, sendgrid: SendGridFake, sendgrid_api_key: str) -> None:
+    def __init__(self, onec: OneCFake, crm: Bitrix24Fake, sendgrid: SendGridFake, sendgrid_api_key: str,
+                 data_dir: Path | None = None) -> None:
         self.onec, self.crm, self.sendgrid = onec, crm, sendgrid
         self.sendgrid_api_key = sendgrid_api_key
+        self.data_dir = data_dir
 
     @property
     def onec_url(self) -> str:
@@ -89,10 +92,12 @@ def start_fakes(data_dir: Path, onec_port: int = 0, crm_port: int = 0, sendgrid_
         onec = OneCFake(onec_dir if onec_dir.is_dir() else None, base=options.get("onec_base", "demo"),
                         user=options.get("onec_user", "odata"), password=options.get("onec_password", "odata"),
                         **fault("onec")).start(onec_port)
+        onec.set_as_of(options.get("onec_as_of"))
         started.append(onec)
         crm = Bitrix24Fake(crm_dir if crm_dir.is_dir() else None, user=str(options.get("crm_user", "1")),
                            code=options.get("crm_code", "demo"), rate=float(options.get("crm_rate", 2.0)),
-                           burst=int(options.get("crm_burst", 50)), **fault("crm")).start(crm_port)
+                           burst=int(options.get("crm_burst", 50)),
+                           operating_limit=float(options.get("crm_operating_limit", 480.0)), **fault("crm")).start(crm_port)
         started.append(crm)
         sendgrid = SendGridFake(data_dir / "sendgrid", api_keys=(key,),
                                 rate_limit=int(options.get("sendgrid_rate_limit", 600)),
@@ -103,7 +108,7 @@ def start_fakes(data_dir: Path, onec_port: int = 0, crm_port: int = 0, sendgrid_
         for fake in started:
             fake.stop()
         raise
-    return FakeStack(onec, crm, sendgrid, key)
+    return FakeStack(onec, crm, sendgrid, key, data_dir)
 
 
 __all__ = ["Bitrix24Fake", "FakeStack", "OneCFake", "SendGridFake", "start_fakes"]

@@ -6,6 +6,8 @@ Each fake implements `handle(req) -> Response`; the base does the socket work, o
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 import random
@@ -14,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
+
+from nps.fakes import fastjson
 
 log = logging.getLogger("nps.fakes")
 
@@ -40,8 +44,7 @@ class Response:
 
     @classmethod
     def json(cls, data, status: int = 200, headers: dict | None = None) -> Response:
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return cls(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+        return cls(status, fastjson.dumps(data), {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
 
     @classmethod
     def text(cls, text: str, status: int = 200, content_type: str = "text/plain; charset=utf-8") -> Response:
@@ -72,6 +75,7 @@ class Faults:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "nps-fake/1.0"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: without this, 40 ms per keep-alive request
 
     def log_message(self, fmt, *args):  # quiet by default; debug logging on demand
         log.debug("%s %s", self.address_string(), fmt % args)
@@ -97,6 +101,10 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in resp.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(resp.body)))
+        if self.command != "HEAD" and len(resp.body) < 65536:  # one write for headers and a small body
+            self._headers_buffer.append(b"\r\n" + resp.body)
+            self.flush_headers()
+            return
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(resp.body)
@@ -151,8 +159,21 @@ class FakeServer:
             self._server = None
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """Millions of small dicts are built at once: the cyclic GC would rescan them again and again for nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.freeze()  # what was loaded stays: keep it out of later collections
+
+
 def load_json_array(path) -> list:
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = fastjson.loads(path.read_bytes())
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a JSON array of objects")
     return data

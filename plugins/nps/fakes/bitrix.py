@@ -5,7 +5,9 @@
 `batch` (≤50 commands, `$result[name][i][FIELD]` references). Lists: fixed 50-row pages with `next` / `total`,
 `start=-1` (no count), `filter` prefixes `>= > <= < = ! != @ !@ % =% %=`, `order`, `select` (`*`, `UF_*`; the
 multi-fields PHONE / EMAIL / WEB / IM only when named, as on the real portal). Values are strings. A leaky bucket
-(drain 2/s, capacity 50 by default) answers 503 `QUERY_LIMIT_EXCEEDED`; a wrong webhook code 401 `NO_AUTH_FOUND`.
+(drain 2/s, capacity 50 by default) answers 503 `QUERY_LIMIT_EXCEEDED`; a method whose run time in the last
+10 minutes reached `operating_limit` (480 s) answers 429 `OPERATION_TIME_LIMIT`; a wrong webhook code 401
+`NO_AUTH_FOUND`.
 
 Data: `<dir>/crm.contact.json`, `crm.company.json`, `crm.deal.json`, `user.json` (JSON arrays as Bitrix24 returns
 the objects).
@@ -13,6 +15,8 @@ the objects).
 
 from __future__ import annotations
 
+import bisect
+import collections
 import json
 import re
 import threading
@@ -170,16 +174,22 @@ class Bitrix24Fake(FakeServer):
     name = "bitrix24"
 
     def __init__(self, data_dir: Path | None = None, *, user: str = "1", code: str = "demo", rate: float = 2.0,
-                 burst: int = 50, latency: float = 0.0, error_rate: float = 0.0, seed: int = 0) -> None:
+                 burst: int = 50, operating_limit: float = 480.0, latency: float = 0.0, error_rate: float = 0.0,
+                 seed: int = 0) -> None:
         super().__init__(latency=latency, error_rate=error_rate, seed=seed)
         self.user, self.code = str(user), code
         self.rate, self.burst = float(rate), int(burst)
+        # method time budget: seconds of run time per method within a sliding 10 minutes (429 OPERATION_TIME_LIMIT)
+        self.operating_limit = float(operating_limit)
+        self._operating: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self.entities: dict[str, dict[str, dict]] = {e: {} for e in ENTITIES}
         self.tasks: dict[str, dict] = {}
         self._lock = threading.RLock()
         self._bucket_level = 0.0
         self._bucket_at = time.monotonic()
         self._next_id: dict[str, int] = {}
+        self._versions: dict[str, int] = {}
+        self._cache: dict = {}
         self.requests = 0
         self.throttled = 0
         if data_dir is not None:
@@ -216,10 +226,12 @@ class Bitrix24Fake(FakeServer):
             if entity != "user" and "DATE_MODIFY" not in obj:
                 obj["DATE_MODIFY"] = _now_iso()
             self.entities[entity][str(obj["ID"])] = obj
+            self._versions[entity] = self._versions.get(entity, 0) + 1
         return obj
 
     def delete(self, entity: str, obj_id) -> bool:
         with self._lock:
+            self._versions[entity] = self._versions.get(entity, 0) + 1
             return self.entities[entity].pop(str(obj_id), None) is not None
 
     def set_task_status(self, task_id, status: int | str) -> dict:
@@ -263,16 +275,26 @@ class Bitrix24Fake(FakeServer):
             self.throttled += 1
             return Response.json({"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}, 503)
         method = method.removesuffix(".json")
+        if self._operating_used(method, started) >= self.operating_limit:
+            return Response.json({"error": "OPERATION_TIME_LIMIT",
+                                  "error_description": "Method is blocked due to operation time limit"}, 429)
         try:
             params = self._params(req)
             if method == "batch":
                 result = self._batch(params, started)
-                return Response.json({"result": result, "time": self._time(started)})
+                return Response.json({"result": result, "time": self._time(started, method)})
             payload = self.call(method, params)
         except BitrixError as exc:
             return Response.json({"error": exc.code, "error_description": exc.description}, exc.status)
-        payload["time"] = self._time(started)
+        payload["time"] = self._time(started, method)
         return Response.json(payload)
+
+    def _operating_used(self, method: str, now: float) -> float:
+        with self._lock:
+            spent = self._operating[method]
+            while spent and spent[0][0] < now - 600:
+                spent.popleft()
+            return sum(d for _, d in spent)
 
     def _params(self, req: Request) -> dict:
         params = parse_php_query(parse_qsl(req.query, keep_blank_values=True))
@@ -290,14 +312,21 @@ class Bitrix24Fake(FakeServer):
                 params.update(parse_php_query(parse_qsl(req.body.decode("utf-8"), keep_blank_values=True)))
         return params
 
-    @staticmethod
-    def _time(started: float) -> dict:
+    def _time(self, started: float, method: str | None = None) -> dict:
         finish = time.time()
+        processing = finish - started + self.faults.latency  # injected latency counts as the method's run time
+        operating, reset_at = 0.0, int(finish) + 600
+        if method is not None:
+            with self._lock:
+                spent = self._operating[method]
+                spent.append((finish, processing))
+                operating = sum(d for _, d in spent)
+                reset_at = int(spent[0][0]) + 600
         return {"start": started, "finish": finish, "duration": round(finish - started, 6),
-                "processing": round(finish - started, 6),
+                "processing": round(processing, 6),
                 "date_start": datetime.fromtimestamp(started, KYIV).isoformat(timespec="seconds"),
                 "date_finish": datetime.fromtimestamp(finish, KYIV).isoformat(timespec="seconds"),
-                "operating_reset_at": int(finish) + 600, "operating": 0}
+                "operating_reset_at": reset_at, "operating": round(operating, 6)}
 
     def call(self, method: str, params: dict) -> dict:
         if method == "user.get":  # filter fields at the top level, upper-case
@@ -331,24 +360,64 @@ class Bitrix24Fake(FakeServer):
         return out
 
     def _list(self, entity: str, params: dict) -> dict:
-        preds = build_filter(params.get("filter"))
+        filt = params.get("filter") or {}
+        if filt in ("", []):
+            filt = {}
+        if not isinstance(filt, dict):
+            raise BitrixError(400, "", "Parameter 'filter' must be array.")
         order = params.get("order") or {}
         if not isinstance(order, dict):
             raise BitrixError(400, "", "Parameter 'order' must be array.")
+        order = order or {"ID": "ASC"}
         select = params.get("select") or []
         if isinstance(select, str):
             select = [select]
         if isinstance(select, dict):
             select = list(select.values())
-        with self._lock:
-            rows = [r for r in self.entities[entity].values() if all(p(r) for p in preds)]
-        if not order:
-            order = {"ID": "ASC"}
-        for field, direction in reversed(list(order.items())):
-            rows.sort(key=_order_key(field), reverse=str(direction).upper() == "DESC")
+        # ID bounds (the big-export pattern `>ID` + order ID ASC) are applied by bisection on a cached, sorted list
+        bounds = {k: v for k, v in filt.items() if k in (">ID", ">=ID", "<ID", "<=ID") and _num(v) is not None}
+        rest = {k: v for k, v in filt.items() if k not in bounds}
+        rows, ids = self._sorted(entity, rest, order)
+        if bounds:
+            if ids is not None:
+                lo, hi = 0, len(rows)
+                for key, value in bounds.items():
+                    v = float(value)
+                    if key == ">ID":
+                        lo = max(lo, bisect.bisect_right(ids, v))
+                    elif key == ">=ID":
+                        lo = max(lo, bisect.bisect_left(ids, v))
+                    elif key == "<ID":
+                        hi = min(hi, bisect.bisect_left(ids, v))
+                    else:
+                        hi = min(hi, bisect.bisect_right(ids, v))
+                rows = rows[lo:hi] if lo < hi else []
+            else:
+                preds = build_filter(bounds)
+                rows = [r for r in rows if all(p(r) for p in preds)]
         page = self._page(rows, params)
         page["result"] = [_project(r, select) for r in page["result"]]
         return page
+
+    def _sorted(self, entity: str, filt: dict, order: dict) -> tuple[list[dict], list[float] | None]:
+        key = (entity, json.dumps(filt, sort_keys=True, default=str), json.dumps(order, default=str),
+               self._versions.get(entity, 0))
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
+            preds = build_filter(filt)
+            rows = [r for r in self.entities[entity].values() if all(p(r) for p in preds)]
+        for field, direction in reversed(list(order.items())):
+            rows.sort(key=_order_key(field), reverse=str(direction).upper() == "DESC")
+        ids = None
+        if list(order) == ["ID"] and str(order["ID"]).upper() == "ASC":
+            ids = [float(r["ID"]) for r in rows]
+        with self._lock:
+            if len(self._cache) > 32:
+                self._cache.clear()
+            self._cache[key] = (rows, ids)
+        return rows, ids
 
     def _user_get(self, params: dict) -> dict:
         filt = dict(params.get("filter") or params.get("FILTER") or {})

@@ -14,23 +14,26 @@ set version, so paging through 200k documents costs one scan plus a slice per pa
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
 import struct
 import threading
 import uuid
 from collections import OrderedDict
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
 
-from nps.fakes.base import FakeServer, Request, Response, load_json_array
+from nps.fakes import fastjson
+from nps.fakes.base import FakeServer, Request, Response, gc_paused, load_json_array
 from nps.fakes.odata_filter import EMPTY_DATE, EMPTY_GUID, FilterError, compile_filter, infer_kind
 
 log = logging.getLogger("nps.fakes.onec")
 
 ROOT_SUFFIX = "odata/standard.odata"
+KYIV = ZoneInfo("Europe/Kyiv")
 _KEY_SEGMENT = re.compile(r"^(?P<set>[^(/]+)\((?P<key>[^)]*)\)(?:/(?P<action>[^/]+))?$")
 _GUID_KEY = re.compile(r"^guid'([0-9a-fA-F-]{36})'$")
 EDM = {"date": "Edm.DateTime", "guid": "Edm.Guid", "bool": "Edm.Boolean", "number": "Edm.Double",
@@ -109,14 +112,14 @@ class EntitySet:
         self.version += 1
         self._cache.clear()
 
-    def query(self, filter_text: str | None, orderby: str | None) -> list[dict]:
-        cache_key = (filter_text or "", orderby or "")
+    def query(self, filter_text: str | None, orderby: str | None, view=None, view_key: str = "") -> list[dict]:
+        cache_key = (filter_text or "", orderby or "", view_key)
         with self._lock:
             hit = self._cache.get(cache_key)
             if hit is not None:
                 self._cache.move_to_end(cache_key)
                 return hit
-            rows = self.rows
+            rows = self.rows if view is None else view(self.rows)
             if filter_text:
                 pred = compile_filter(filter_text, self.schema)
                 rows = [r for r in rows if pred(r)]
@@ -163,6 +166,11 @@ class OneCFake(FakeServer):
         self._dv_lock = threading.Lock()
         self._dv = 1_000_000
         self.requests = 0
+        self._as_of = None
+        # register records that change over time: how they looked before their date (see set_as_of)
+        self.as_of_rules = {"InformationRegister_ДоставкаЗаказов": {
+            "date_field": "ДатаДоставки", "pending": {"ДатаДоставки": EMPTY_DATE, "Статус": "ВПути"},
+            "parent": ("Заказ_Key", "Document_ЗаказКлиента")}}
         if data_dir is not None:
             self.load(Path(data_dir))
 
@@ -170,8 +178,9 @@ class OneCFake(FakeServer):
     def load(self, directory: Path) -> None:
         if not directory.is_dir():
             raise FileNotFoundError(f"1C fake: data directory {directory} does not exist")
-        for path in sorted(directory.glob("*.json")):
-            self.sets[path.stem] = EntitySet(path.stem, load_json_array(path))
+        with gc_paused():
+            for path in sorted(directory.glob("*.json")):
+                self.sets[path.stem] = EntitySet(path.stem, load_json_array(path))
         log.info("1C fake: %d entity sets from %s", len(self.sets), directory)
 
     def _set(self, name: str) -> EntitySet:
@@ -216,6 +225,58 @@ class OneCFake(FakeServer):
 
     def all(self, set_name: str) -> list[dict]:
         return list(self._set(set_name).rows)
+
+    # ---- simulated time ---------------------------------------------------------------------------------------
+    def set_as_of(self, value) -> None:
+        """Serve the data as it stood at `value` (the demo replays weeks from one generated data set).
+
+        `value`: None (everything), a datetime (aware ones are taken in Europe/Kyiv, as 1C stores local time), an
+        ISO string, "clock" (`nps.clock.now()` at each request) or a callable returning a datetime. Documents dated
+        later are hidden; register records follow `as_of_rules` (a delivery recorded later looks in transit, a
+        delivery of an order not yet placed is hidden).
+        """
+        self._as_of = value
+
+    def _cutoff(self) -> str | None:
+        value = self._as_of
+        if value is None:
+            return None
+        if value == "clock":
+            from nps import clock
+
+            value = clock.now()
+        elif callable(value):
+            value = value()
+        if isinstance(value, datetime):
+            if value.tzinfo is not None:
+                value = value.astimezone(KYIV).replace(tzinfo=None)
+            return value.replace(microsecond=0).isoformat()
+        return str(value)
+
+    def _view(self, es: EntitySet) -> tuple:
+        cut = self._cutoff()
+        if cut is None:
+            return None, ""
+        if es.name.startswith("Document_"):
+            return (lambda rows: [r for r in rows if (r.get("Date") or "") <= cut]), cut
+        rule = self.as_of_rules.get(es.name)
+        if rule is None:
+            return None, ""
+        date_field, pending = rule["date_field"], rule["pending"]
+        parent_field, parent_set = rule.get("parent", (None, None))
+        parents = self.sets.get(parent_set) if parent_set else None
+
+        def view(rows):
+            out = []
+            for r in rows:
+                if parents is not None:
+                    parent = parents.get((r.get(parent_field) or "").lower())
+                    if parent is None or (parent.get("Date") or "") > cut:
+                        continue
+                out.append({**r, **pending} if (r.get(date_field) or "") > cut else r)
+            return out
+
+        return view, cut
 
     # ---- HTTP -------------------------------------------------------------------------------------------------
     @property
@@ -279,7 +340,7 @@ class OneCFake(FakeServer):
         name, _, tail = resource.partition("/")
         if tail == "$count":
             es = self._set(name)
-            return Response.text(str(len(es.query(params.get("$filter"), None))))
+            return Response.text(str(len(es.query(params.get("$filter"), None, *self._view(es)))))
         if tail:
             raise ODataError(400, "6", f"Сегмент не найден: {tail}")
         if req.method == "POST":
@@ -343,7 +404,7 @@ class OneCFake(FakeServer):
 
     def _list(self, es: EntitySet, params: dict, root: str, as_json: bool) -> Response:
         fields, expand = self._select(es, params), self._expand(es, params)
-        rows = es.query(params.get("$filter"), params.get("$orderby"))
+        rows = es.query(params.get("$filter"), params.get("$orderby"), *self._view(es))
         inline = params.get("$inlinecount") == "allpages"
         if inline:  # 1C ignores $skip/$top together with $inlinecount
             page = rows
@@ -357,7 +418,7 @@ class OneCFake(FakeServer):
         head = {"odata.metadata": f"{root}$metadata#{es.name}"}
         if inline:
             head["odata.count"] = str(len(rows))
-        body = json.dumps({**head, "value": values}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        body = fastjson.dumps({**head, "value": values})
         return Response(200, body, {"Content-Type": "application/json;odata=minimalmetadata; charset=utf-8",
                                     "DataServiceVersion": "3.0"})
 
@@ -369,7 +430,8 @@ class OneCFake(FakeServer):
             raise ODataError(400, "6", f"Неверный ключ: {key_text}")
         key = m.group(1).lower()
         row = es.get(key)
-        if row is None:
+        cut = self._cutoff()
+        if row is None or (cut and es.name.startswith("Document_") and (row.get("Date") or "") > cut):
             raise ODataError(404, "9", "Экземпляр сущности не найден")
         if action in ("Post", "Unpost"):
             if req.method != "POST":

@@ -8,7 +8,7 @@
   Spec quirk: message-level `custom_args` is typed `string` in the file but is an object in practice: accepted.
 - Suppressions: global unsubscribes, ASM groups and their suppressions, bounces (plus empty blocks / spam
   reports / invalid emails), loaded from `<dir>/suppressions.json` when present.
-- Event Webhook: a P-256 key pair made at start; `GET /v3/user/webhooks/event/settings/signed[/<id>]` serves the
+- Event Webhook: a P-256 key pair (from `<dir>/webhook_key.pem` when present, else made at start); `GET /v3/user/webhooks/event/settings/signed[/<id>]` serves the
   public key as SendGrid does (base64 DER SPKI); `emit_events(url, events)` POSTs one signed batch that
   `sendgrid.helpers.eventwebhook.EventWebhook` verifies; `make_events(message, event)` builds events for the
   recipients of a kept message, custom args flattened at the top level.
@@ -80,7 +80,11 @@ class SendGridFake(FakeServer):
         self._messages: list[dict] = []
         self.sandbox_count = 0
         self.validator = Draft202012Validator(_mail_schema(), format_checker=FormatChecker())
-        self._private_key = ec.generate_private_key(ec.SECP256R1())
+        key_file = Path(data_dir) / "webhook_key.pem" if data_dir is not None else None
+        if key_file is not None and key_file.exists():  # a stable key: receivers configured once keep verifying
+            self._private_key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        else:
+            self._private_key = ec.generate_private_key(ec.SECP256R1())
         der = self._private_key.public_key().public_bytes(serialization.Encoding.DER,
                                                           serialization.PublicFormat.SubjectPublicKeyInfo)
         self.public_key = base64.b64encode(der).decode()
@@ -190,6 +194,19 @@ class SendGridFake(FakeServer):
                 ev.update(extra)
                 out.append(ev)
         return out
+
+    def delivery_events(self, message: dict, *, timestamp: int | None = None) -> list[dict]:
+        """What SendGrid reports right after accepting a message: `processed`, then per recipient `dropped` when
+        the address is suppressed (bounce list, global or the message's ASM group unsubscribe), else `delivered`."""
+        group = (message["body"].get("asm") or {}).get("group_id")
+        events = self.make_events(message, "processed", timestamp=timestamp)
+        for ev in events:
+            why = self.suppressed(ev["email"], group)
+            final = self.make_events(message, "dropped" if why else "delivered", timestamp=timestamp,
+                                     recipients={ev["email"]}, **({"reason": why} if why else {}))
+            events = events + final
+        # processed events first, then outcomes, as SendGrid batches them
+        return sorted(events, key=lambda e: e["event"] != "processed")
 
     def sign(self, body: bytes, timestamp: str) -> str:
         signature = self._private_key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))

@@ -5,7 +5,7 @@
                Document_ЗаказКлиента.json, Document_РеализацияТоваровУслуг.json,
                InformationRegister_ДоставкаЗаказов.json
   out_dir/crm/crm.company.json, crm.contact.json, crm.deal.json, user.json
-  out_dir/sendgrid/suppressions.json   (the survey ASM group; empty lists)
+  out_dir/sendgrid/suppressions.json   (the survey ASM group; empty lists), webhook_key.pem (signing key)
   out_dir/meta/summary.json, region_spellings.csv, truth.json (what the data hides, for tests and the demo)
 
 What is in it (all rates configurable): B2B companies and private persons in segments (dealer, contractor,
@@ -27,13 +27,20 @@ import math
 import random
 import struct
 import time
-import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from nps.fakes import fastjson
+from nps.fakes.base import gc_paused
 from nps.generator.regions import BY_CANONICAL, LANGUAGE_MIX, REGIONS, Region, spellings
 
+KYIV = ZoneInfo("Europe/Kyiv")
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 EMPTY_DATE = "0001-01-01T00:00:00"
 UAH_KEY = "5a6b8c1e-0c9d-11e4-80c6-00155d010b01"
@@ -70,6 +77,9 @@ class GeneratorConfig:
     unlinked_contact_rate: float = 0.03
     missing_language_rate: float = 0.08
     deletion_rate: float = 0.004
+    deleted_customer_rate: float = 0.005  # customers marked for deletion (DeletionMark) who still have history
+    direct_sale_rate: float = 0.006  # counter sales without an order (Заказ_Key is the empty GUID, no delivery)
+    missing_promise_rate: float = 0.005  # orders whose ДатаОтгрузки is 1C's empty date
     unposted_rate: float = 0.01
     products: int = 240
     managers: int = 12
@@ -134,7 +144,8 @@ class _Ids:
         self.version = 0
 
     def guid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        h = f"{self.rng.getrandbits(128):032x}"
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
     def data_version(self) -> str:
         self.version += 1
@@ -207,13 +218,18 @@ class _Customer:
     first_day: int
     manager_id: str
     person: tuple[str, str, str] = ("", "", "")  # first, patronymic, last of the contact person
+    deleted: bool = False
 
 
 def generate(out_dir: Path | str, config: GeneratorConfig | None = None) -> dict:
     """Write the fakes' data directory and return a summary (counts, rates, timing)."""
     cfg = config or GeneratorConfig()
+    with gc_paused():
+        return _generate(Path(out_dir), cfg)
+
+
+def _generate(out: Path, cfg: GeneratorConfig) -> dict:
     t0 = time.perf_counter()
-    out = Path(out_dir)
     for sub in ("onec", "crm", "sendgrid", "meta"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     rng = random.Random(cfg.seed)
@@ -234,7 +250,11 @@ def generate(out_dir: Path | str, config: GeneratorConfig | None = None) -> dict
     customers = _customers(rng, ids, cfg, region_manager)
     onec_customers = [_customer_object(c, ids, rng) for c in customers]
 
-    orders, sales, deliveries, truth_lines = _documents(rng, ids, cfg, customers, products, base_day)
+    writers = {name: _ArrayWriter(out / "onec" / f"{name}.json") for name in (
+        "Document_ЗаказКлиента", "Document_РеализацияТоваровУслуг", "InformationRegister_ДоставкаЗаказов")}
+    stats, truth_lines, direct = _documents(rng, ids, cfg, customers, products, base_day, *writers.values())
+    for w in writers.values():
+        w.close()
     for p in products:
         p.pop("_price")
 
@@ -248,13 +268,16 @@ def generate(out_dir: Path | str, config: GeneratorConfig | None = None) -> dict
     _dump(out / "onec" / "Catalog_Валюты.json", [{
         "Ref_Key": UAH_KEY, "DataVersion": "AAAAAQAAAAA=", "DeletionMark": False, "Code": "980",
         "Description": "грн", "НаименованиеПолное": "Українська гривня"}])
-    _dump(out / "onec" / "Document_ЗаказКлиента.json", orders)
-    _dump(out / "onec" / "Document_РеализацияТоваровУслуг.json", sales)
-    _dump(out / "onec" / "InformationRegister_ДоставкаЗаказов.json", deliveries)
     _dump(out / "crm" / "crm.company.json", companies)
     _dump(out / "crm" / "crm.contact.json", contacts)
     _dump(out / "crm" / "crm.deal.json", deals)
     _dump(out / "crm" / "user.json", users)
+    # the fake SendGrid's Event Webhook signing key, derived from the seed: a receiver configured once keeps working
+    key = ec.derive_private_key(int(stable_hash(cfg.seed, "webhook-key") * 2**62) + 1, ec.SECP256R1())
+    (out / "sendgrid" / "webhook_key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    public_key = base64.b64encode(key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
     (out / "sendgrid" / "suppressions.json").write_text(json.dumps(sendgrid, ensure_ascii=False, indent=1),
                                                         encoding="utf-8")
     with (out / "meta" / "region_spellings.csv").open("w", newline="", encoding="utf-8") as fh:
@@ -264,22 +287,19 @@ def generate(out_dir: Path | str, config: GeneratorConfig | None = None) -> dict
     truth = {"customers": {c.ref: {"code": c.code, "segment": c.segment, "region": c.region.canonical,
                                    "language": c.language, "is_person": c.is_person, "email": c.email,
                                    "manager_id": c.manager_id} for c in customers},
-             "orders": truth_lines}
+             "orders": truth_lines, "sales_without_order": direct}
     _dump(out / "meta" / "truth.json", truth)
 
     summary = {
         "seed": cfg.seed, "out_dir": str(out), "start": cfg.start.isoformat(), "days": cfg.days,
         "customers": len(customers), "persons": sum(c.is_person for c in customers),
-        "orders": len(orders), "sales": len(sales),
-        "purchase_lines": sum(len(s["Товары"]) for s in sales),
-        "order_lines": sum(len(o["Товары"]) for o in orders),
-        "deliveries": len(deliveries),
-        "never_delivered": sum(d["ДатаДоставки"] == EMPTY_DATE for d in deliveries),
-        "partial_orders": sum(1 for t in truth_lines.values() if not t["in_full"]),
+        **{k: int(stats[k]) for k in ("orders", "sales", "purchase_lines", "order_lines", "deliveries",
+                                      "never_delivered", "partial_orders", "direct_sales")},
         "crm_companies": len(companies), "crm_contacts": len(contacts), "crm_deals": len(deals),
         "managers": len(users) - 1,
         "missing_email": sum(c.email is None for c in customers),
         "invalid_email": sum(c.email is not None and not _valid_email(c.email) for c in customers),
+        "sendgrid_public_key": public_key,
         "seconds": 0.0, "config": {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(cfg).items()},
     }
     summary["seconds"] = round(time.perf_counter() - t0, 2)
@@ -293,8 +313,7 @@ def _valid_email(email: str) -> bool:
 
 
 def _dump(path: Path, data) -> None:
-    # json.dumps without indent runs the C encoder; json.dump to a file would not
-    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    path.write_bytes(fastjson.dumps(data))
 
 
 def _managers(rng: random.Random, cfg: GeneratorConfig) -> tuple[list[dict], dict[str, str]]:
@@ -373,7 +392,7 @@ def _customers(rng, ids, cfg, region_manager) -> list[_Customer]:
         first_day = 0 if rng.random() < 0.8 else rng.randrange(cfg.days)
         out.append(_Customer(ids.guid(), f"{i + 1:09d}", name, is_person, segment, region, language, email,
                              _phone(rng), activity, first_day, region_manager[region.canonical],
-                             (first, patron, last)))
+                             (first, patron, last), rng.random() < cfg.deleted_customer_rate))
     return out
 
 
@@ -387,7 +406,7 @@ def _customer_object(c: _Customer, ids: _Ids, rng: random.Random) -> dict:
     rows.append(("Адрес", f"{spelled}, {city}, вул. Центральна, {rng.randrange(1, 120)}"))
     ci = [_ci_row(c.ref, i + 1, kind, value, spelled if kind == "Адрес" else "", city if kind == "Адрес" else "")
           for i, (kind, value) in enumerate(rows)]
-    return {"Ref_Key": c.ref, "DataVersion": ids.data_version(), "DeletionMark": False, "Parent_Key": EMPTY_GUID,
+    return {"Ref_Key": c.ref, "DataVersion": ids.data_version(), "DeletionMark": c.deleted, "Parent_Key": EMPTY_GUID,
             "IsFolder": False, "Code": c.code, "Description": c.name,
             "НаименованиеПолное": c.name if not c.is_person else c.name,
             "ЮрФизЛицо": "ФизЛицо" if c.is_person else "ЮрЛицо",
@@ -396,121 +415,177 @@ def _customer_object(c: _Customer, ids: _Ids, rng: random.Random) -> dict:
             "КонтактнаяИнформация": ci}
 
 
-def _documents(rng, ids, cfg, customers, products, base_day):
-    total_activity = sum(c.activity * (cfg.days - c.first_day) / cfg.days for c in customers) or 1.0
-    mean_lines = sum(sum(SEGMENT_LINES.get(c.segment, (1, 6))) / 2 for c in customers) / len(customers)
+class _ArrayWriter:
+    """Streams a JSON array to a file in chunks (C encoder per chunk), so 1M lines never sit in one string."""
+
+    def __init__(self, path: Path, chunk: int = 5000) -> None:
+        self.fh = path.open("wb")
+        self.fh.write(b"[")
+        self.buf: list = []
+        self.chunk = chunk
+        self.count = 0
+
+    def add(self, obj) -> None:
+        self.buf.append(obj)
+        if len(self.buf) >= self.chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buf:
+            if self.count:
+                self.fh.write(b",")
+            self.fh.write(fastjson.dumps(self.buf)[1:-1])
+            self.count += len(self.buf)
+            self.buf = []
+
+    def close(self) -> None:
+        self.flush()
+        self.fh.write(b"]")
+        self.fh.close()
+
+
+def _documents(rng, ids, cfg, customers, products, base_day, w_orders, w_sales, w_deliveries):
+    rnd = rng.random
+    weight = [c.activity * (cfg.days - c.first_day) / cfg.days for c in customers]
+    total_activity = sum(weight) or 1.0
+    mean_lines = sum(w * sum(SEGMENT_LINES.get(c.segment, (1, 6))) / 2
+                     for w, c in zip(weight, customers, strict=True)) / total_activity
     n_orders = cfg.customers * cfg.orders_per_customer
     if cfg.target_purchase_lines:
-        n_orders = cfg.target_purchase_lines / mean_lines / (1 + cfg.partial_rate * cfg.follow_up_rate * 0.3)
+        # a shipped order has about mean_lines sale lines; follow-up shipments add a few
+        n_orders = cfg.target_purchase_lines / mean_lines / (1 - cfg.unshipped_rate) / (
+            1 + cfg.partial_rate * cfg.follow_up_rate * 0.35)
     scale = n_orders / total_activity
-    plan = []  # (day offset, seconds, customer)
-    for c in customers:
+    plan = []  # (day offset, seconds, customer index)
+    for idx, c in enumerate(customers):
         span = cfg.days - c.first_day
         expected = c.activity * span / cfg.days * scale
-        count = int(expected) + (1 if rng.random() < expected - int(expected) else 0)
+        count = int(expected) + (1 if rnd() < expected - int(expected) else 0)
         for _ in range(count):
-            day = c.first_day + rng.randrange(span)
-            plan.append((day, rng.randrange(8 * 3600, 19 * 3600), c))
-    plan.sort(key=lambda p: (p[0], p[1]))
+            plan.append((c.first_day + int(rnd() * span), 8 * 3600 + int(rnd() * 11 * 3600), idx))
+    plan.sort()
 
-    orders, sales, deliveries = [], [], []
     truth: dict[str, dict] = {}
+    direct: list[str] = []
+    stats = Counter()
     n_products = len(products)
-    sale_no = 0
+    prices = [p["_price"] for p in products]
+    keys = [p["Ref_Key"] for p in products]
     carriers = list(CARRIERS)
-    for n, (day, secs, c) in enumerate(plan, 1):
-        order_dt = base_day + timedelta(days=day, seconds=secs)
+    day_cache: dict[int, datetime] = {}
+    sale_no = 0
+    for n, (day, secs, idx) in enumerate(plan, 1):
+        c = customers[idx]
+        base = day_cache.get(day)
+        if base is None:
+            base = day_cache[day] = base_day + timedelta(days=day)
+        order_dt = base + timedelta(seconds=secs)
+        if rnd() < cfg.direct_sale_rate:  # picked up at the counter: a sale without an order or a delivery
+            n_lines = 1 + int(rnd() * 3)
+            items = [(int(rnd() * n_products), 1 + int(rnd() * 10)) for _ in range(n_lines)]
+            sale_no += 1
+            sale = _sale(ids, sale_no, order_dt, EMPTY_GUID, c, items, prices, keys, rnd, cfg)
+            w_sales.add(sale)
+            stats["sales"] += 1
+            stats["direct_sales"] += 1
+            stats["purchase_lines"] += n_lines
+            direct.append(sale["Ref_Key"])
+            continue
         order_ref = ids.guid()
         lo, hi = SEGMENT_LINES.get(c.segment, (1, 6))
-        n_lines = rng.randint(lo, hi)
+        n_lines = lo + int(rnd() * (hi - lo + 1))
         big = 5 if c.segment in ("developer", "dealer") else 1
-        lines = []
-        for ln in range(1, n_lines + 1):
-            p = products[rng.randrange(n_products)]
-            qty = rng.randint(1, 20) * big
-            lines.append((ln, p, qty))
+        lines = [(ln, int(rnd() * n_products), (1 + int(rnd() * 20)) * big) for ln in range(1, n_lines + 1)]
         band = c.region.band
         # promise: a day in the warehouse, the usual transit for the distance, a day of slack
-        promised_days = 2 + math.ceil(0.6 + 0.8 * band)
-        promised = (order_dt + timedelta(days=promised_days)).replace(hour=0, minute=0, second=0)
-        order_sum = 0.0
+        promised = base + timedelta(days=2 + math.ceil(0.6 + 0.8 * band))
         order_rows = []
-        for ln, p, qty in lines:
-            s = round(p["_price"] * qty, 2)
-            order_sum += s
-            order_rows.append({"Ref_Key": order_ref, "LineNumber": str(ln), "Номенклатура_Key": p["Ref_Key"],
-                               "Количество": qty, "Цена": p["_price"], "Сумма": s, "СтавкаНДС": "НДС20",
-                               "СуммаНДС": round(s / 6, 2)})
-        deleted = rng.random() < cfg.deletion_rate
-        orders.append({"Ref_Key": order_ref, "DataVersion": ids.data_version(), "DeletionMark": deleted,
-                       "Number": f"ЗК00-{n:06d}", "Date": _iso(order_dt), "Posted": not deleted,
-                       "Контрагент_Key": c.ref, "ДатаОтгрузки": _iso(promised), "ВалютаДокумента_Key": UAH_KEY,
-                       "СуммаДокумента": round(order_sum, 2), "Статус": "КОтгрузке", "Комментарий": "",
-                       "Товары": order_rows})
-        if deleted or rng.random() < cfg.unshipped_rate:
+        order_sum = 0.0
+        for ln, pi, qty in lines:
+            amount = round(prices[pi] * qty, 2)
+            order_sum += amount
+            order_rows.append({"Ref_Key": order_ref, "LineNumber": str(ln), "Номенклатура_Key": keys[pi],
+                               "Количество": qty, "Цена": prices[pi], "Сумма": amount})
+        deleted = rnd() < cfg.deletion_rate
+        no_promise = rnd() < cfg.missing_promise_rate
+        w_orders.add({"Ref_Key": order_ref, "DataVersion": ids.data_version(), "DeletionMark": deleted,
+                      "Number": f"ЗК00-{n:06d}", "Date": order_dt.isoformat(), "Posted": not deleted,
+                      "Контрагент_Key": c.ref, "ДатаОтгрузки": EMPTY_DATE if no_promise else promised.isoformat(),
+                      "ВалютаДокумента_Key": UAH_KEY,
+                      "СуммаДокумента": round(order_sum, 2), "Статус": "КОтгрузке", "Комментарий": "",
+                      "Товары": order_rows})
+        stats["orders"] += 1
+        stats["order_lines"] += n_lines
+        if deleted or rnd() < cfg.unshipped_rate:
             truth[order_ref] = {"customer": c.ref, "shipped": False, "in_full": False, "delay_days": None,
                                 "delivered": False, "carrier": None}
             continue
         # shipment: usually the next working day, sometimes late in the warehouse
-        ship_lag = rng.choice([0, 1, 1, 1, 2]) + (rng.randint(1, 4) if rng.random() < 0.06 else 0)
-        ship_dt = (order_dt + timedelta(days=ship_lag)).replace(hour=rng.randrange(8, 18), minute=rng.randrange(60))
-        partial = rng.random() < cfg.partial_rate
-        short_lines = set(rng.sample(range(1, n_lines + 1), k=rng.randint(1, max(1, n_lines // 3)))) if partial \
-            else set()
-        shipped = []
-        rest = []
-        for ln, p, qty in lines:
+        ship_lag = (0, 1, 1, 1, 2)[int(rnd() * 5)] + (1 + int(rnd() * 4) if rnd() < 0.06 else 0)
+        ship_dt = base + timedelta(days=ship_lag, hours=8 + int(rnd() * 10), minutes=int(rnd() * 60))
+        partial = rnd() < cfg.partial_rate
+        short_lines = set(rng.sample(range(1, n_lines + 1), k=1 + int(rnd() * max(1, n_lines // 3)))) if partial \
+            else ()
+        shipped, rest = [], []
+        for ln, pi, qty in lines:
             if ln in short_lines:
-                q = rng.randint(0, qty - 1) if qty > 1 else 0
+                q = int(rnd() * qty)  # 0 .. qty-1
                 if q:
-                    shipped.append((p, q))
-                rest.append((p, qty - q))
+                    shipped.append((pi, q))
+                rest.append((pi, qty - q))
             else:
-                shipped.append((p, qty))
+                shipped.append((pi, qty))
         if not shipped:
             shipped.append(rest.pop(0))
         sale_no += 1
-        sales.append(_sale(ids, sale_no, ship_dt, order_ref, c, shipped, rng, cfg))
-        if partial and rest and rng.random() < cfg.follow_up_rate:
+        w_sales.add(_sale(ids, sale_no, ship_dt, order_ref, c, shipped, prices, keys, rnd, cfg))
+        stats["sales"] += 1
+        stats["purchase_lines"] += len(shipped)
+        if partial and rest and rnd() < cfg.follow_up_rate:
             sale_no += 1
-            later = ship_dt + timedelta(days=rng.randint(3, 10))
-            sales.append(_sale(ids, sale_no, later, order_ref, c, rest, rng, cfg))
+            later = ship_dt + timedelta(days=3 + int(rnd() * 8))
+            w_sales.add(_sale(ids, sale_no, later, order_ref, c, rest, prices, keys, rnd, cfg))
+            stats["sales"] += 1
+            stats["purchase_lines"] += len(rest)
         # delivery by carrier; far and frontline regions are slower and less reliable
-        carrier = rng.choice(carriers[:3] if band >= 2 else carriers)
+        pool = carriers[:3] if band >= 2 else carriers
+        carrier = pool[int(rnd() * len(pool))]
         factor, p_late, p_lost = CARRIERS[carrier]
         if c.region.frontline:
             p_late += 0.15
             p_lost *= 2.5
         p_late += 0.04 * band
-        transit = max(1, round((0.6 + band * 0.8) * factor + rng.uniform(-0.4, 0.6)))
-        delivered_dt = ship_dt + timedelta(days=transit)
-        if rng.random() < p_late:
-            delivered_dt += timedelta(days=min(21, int(rng.expovariate(1 / (2.5 + band))) + 1))
-        delivered_dt = delivered_dt.replace(hour=rng.randrange(9, 19), minute=rng.randrange(60), second=0)
-        lost = rng.random() < p_lost
-        status = rng.choice(["ВПути", "Утеряна"]) if lost else "Доставлена"
-        deliveries.append({"Заказ_Key": order_ref, "ДатаДоставки": EMPTY_DATE if lost else _iso(delivered_dt),
-                           "Статус": status, "Перевозчик": carrier})
-        delay = None if lost else (delivered_dt.date() - promised.date()).days
-        truth[order_ref] = {"customer": c.ref, "shipped": True, "in_full": not partial, "delay_days": delay,
+        transit = max(1, round((0.6 + band * 0.8) * factor + rnd() - 0.4))
+        extra = min(21, int(rng.expovariate(1 / (2.5 + band))) + 1) if rnd() < p_late else 0
+        delivered_dt = (ship_dt + timedelta(days=transit + extra)).replace(hour=9 + int(rnd() * 10),
+                                                                          minute=int(rnd() * 60))
+        lost = rnd() < p_lost
+        status = ("ВПути", "Утеряна")[int(rnd() * 2)] if lost else "Доставлена"
+        w_deliveries.add({"Заказ_Key": order_ref, "ДатаДоставки": EMPTY_DATE if lost else delivered_dt.isoformat(),
+                          "Статус": status, "Перевозчик": carrier})
+        stats["deliveries"] += 1
+        stats["never_delivered"] += lost
+        stats["partial_orders"] += partial
+        truth[order_ref] = {"customer": c.ref, "shipped": True, "in_full": not partial,
+                            "delay_days": None if lost or no_promise else (delivered_dt.date() - promised.date()).days,
                             "delivered": not lost, "carrier": carrier}
-    return orders, sales, deliveries, truth
+    return stats, truth, direct
 
 
-def _sale(ids, number, dt, order_ref, c, items, rng, cfg) -> dict:
+def _sale(ids, number, dt, order_ref, c, items, prices, keys, rnd, cfg) -> dict:
     ref = ids.guid()
     rows = []
     total = 0.0
-    for ln, (p, qty) in enumerate(items, 1):
-        s = round(p["_price"] * qty, 2)
-        total += s
-        rows.append({"Ref_Key": ref, "LineNumber": str(ln), "Номенклатура_Key": p["Ref_Key"], "Количество": qty,
-                     "Цена": p["_price"], "Сумма": s, "СтавкаНДС": "НДС20", "СуммаНДС": round(s / 6, 2)})
-    posted = rng.random() >= cfg.unposted_rate
+    for ln, (pi, qty) in enumerate(items, 1):
+        amount = round(prices[pi] * qty, 2)
+        total += amount
+        rows.append({"Ref_Key": ref, "LineNumber": str(ln), "Номенклатура_Key": keys[pi], "Количество": qty,
+                     "Цена": prices[pi], "Сумма": amount, "СтавкаНДС": "НДС20", "СуммаНДС": round(amount / 6, 2)})
     return {"Ref_Key": ref, "DataVersion": ids.data_version(), "DeletionMark": False, "Number": f"РТ00-{number:06d}",
-            "Date": _iso(dt), "Posted": posted, "ВидОперации": "Товары", "Заказ_Key": order_ref,
-            "Контрагент_Key": c.ref, "ВалютаДокумента_Key": UAH_KEY, "СуммаДокумента": round(total, 2),
-            "СуммаВключаетНДС": True, "Комментарий": "", "ДоверенностьДата": EMPTY_DATE, "Товары": rows, "Услуги": []}
+            "Date": dt.isoformat(), "Posted": rnd() >= cfg.unposted_rate, "ВидОперации": "Товары",
+            "Заказ_Key": order_ref, "Контрагент_Key": c.ref, "ВалютаДокумента_Key": UAH_KEY,
+            "СуммаДокумента": round(total, 2), "СуммаВключаетНДС": True, "Комментарий": "",
+            "ДоверенностьДата": EMPTY_DATE, "Товары": rows, "Услуги": []}
 
 
 def _bx_multi(rng, start_id: int, value: str, type_id: str, value_type: str) -> dict:
@@ -525,7 +600,7 @@ def _crm(rng, cfg, customers, base_day):
 
     def stamp(days_before: int) -> str:
         dt = base_day - timedelta(days=days_before, seconds=rng.randrange(86400))
-        return dt.strftime("%Y-%m-%dT%H:%M:%S") + "+02:00"
+        return dt.replace(tzinfo=KYIV).isoformat()  # Bitrix24 dates carry the portal's UTC offset
 
     for c in customers:
         assigned = c.manager_id if rng.random() > 0.03 else "90"
@@ -581,7 +656,7 @@ def _crm(rng, cfg, customers, base_day):
                           "STAGE_ID": "WON", "CATEGORY_ID": "0", "CLOSED": "Y", "OPPORTUNITY": f"{rng.randint(5, 900) * 1000}.00",
                           "CURRENCY_ID": "UAH", "COMPANY_ID": company_id, "CONTACT_ID": str(pid),
                           "ASSIGNED_BY_ID": assigned, "DATE_CREATE": created, "DATE_MODIFY": modified,
-                          "BEGINDATE": created[:10] + "T03:00:00+02:00", "UF_CRM_1C_CODE": c.code})
+                          "BEGINDATE": created[:10] + "T00:00:00" + created[19:], "UF_CRM_1C_CODE": c.code})
     return companies, contacts, deals
 
 

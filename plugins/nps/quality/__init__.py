@@ -6,7 +6,7 @@ Nothing here imports Great Expectations at import time (it costs ~3 s): only `va
 
 from nps.quality.result import QualityGateError, QualityResult
 
-__all__ = ["QualityGateError", "QualityResult", "validate_marts", "validate_raw"]
+__all__ = ["QualityGateError", "QualityResult", "validate_loads", "validate_marts", "validate_raw"]
 
 
 def validate_raw(dsn, run_id, logical_date=None, **kwargs) -> QualityResult:
@@ -19,3 +19,9 @@ def validate_marts(dsn, run_id, logical_date=None, schema="marts", **kwargs) -> 
     from nps.quality.gate import validate_marts as _validate_marts
 
     return _validate_marts(dsn, run_id, logical_date, schema=schema, **kwargs)
+
+
+def validate_loads(dsn, run_id, logical_date=None) -> QualityResult:
+    from nps.quality.gate import validate_loads as _validate_loads
+
+    return _validate_loads(dsn, run_id, logical_date)

@@ -12,8 +12,6 @@ import logging
 from collections.abc import Sequence
 from datetime import date
 
-import psycopg
-
 from nps import clock, connections
 from nps.config import settings
 from nps.quality.settings import quality_settings
@@ -54,6 +52,8 @@ def raise_alert(dsn: str | None, kind: str, message: str, *, dag_id: str | None 
             email_error = f"{type(exc).__name__}: {exc}"
             log.error("alert e-mail failed: %s", email_error)
     try:
+        import psycopg  # lazily: DAG files import this module (DEFAULT_ARGS) and must parse fast
+
         dsn = dsn or connections.warehouse_dsn()
         with psycopg.connect(dsn, autocommit=True) as conn:
             return conn.execute(
@@ -86,12 +86,16 @@ def on_failure_callback(context) -> None:
         logical = _get(context, "logical_date")
         exception = _get(context, "exception")
         reason = _get(context, "reason")
-        what = f"{dag_id}.{task_id}" if task_id else f"{dag_id}"
-        message = f"{what} failed (run {run_id})"
-        if exception is not None:
-            message += f": {type(exception).__name__}: {str(exception).splitlines()[0] if str(exception) else ''}"
-        elif reason:
-            message += f": {reason}"
+        # a DAG-level callback gets a `reason` (e.g. task_failure, timed_out) and no exception
+        dag_level = exception is None and reason is not None
+        kind = "dag_failure" if dag_level else "task_failure"
+        if dag_level:
+            message = f"DAG {dag_id} failed (run {run_id}): {reason}" + (f", last task {task_id}" if task_id else "")
+        else:
+            message = f"{dag_id}.{task_id} failed (run {run_id})"
+            if exception is not None:
+                first = str(exception).splitlines()[0] if str(exception) else ""
+                message += f": {type(exception).__name__}: {first}"
         details = {"exception": None if exception is None else str(exception)[:4000],
                    "try_number": getattr(ti, "try_number", None), "log_url": getattr(ti, "log_url", None)}
         logical_day = None
@@ -99,7 +103,7 @@ def on_failure_callback(context) -> None:
             from nps.quality.gate import as_day
 
             logical_day = as_day(logical)
-        raise_alert(None, "task_failure", message, dag_id=dag_id, task_id=task_id, run_id=run_id,
+        raise_alert(None, kind, message, dag_id=dag_id, task_id=task_id, run_id=run_id,
                     logical_date=logical_day, details=details)
     except Exception:  # a callback that raises hides the original failure
         log.exception("on_failure_callback could not report the failure")

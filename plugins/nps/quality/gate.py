@@ -46,6 +46,17 @@ def horizon(day: date, slack_hours: float) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tz) + timedelta(hours=slack_hours)
 
 
+def region_keys(dsn: str, seed) -> list[str] | None:
+    """The dbt seed's spellings, normalised by the warehouse itself (same lower() and regex as dbt's macro)."""
+    values = suites.seed_spellings(seed)
+    if values is None:
+        return None
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(f"select distinct {suites.normalize_spelling_sql('v')} from unnest(%s::text[]) as v",
+                            (values,)).fetchall()
+    return sorted(r[0] for r in rows if r[0])
+
+
 def _finish(dsn: str, result: QualityResult, stage: str, day: date) -> QualityResult:
     with psycopg.connect(dsn, autocommit=True) as conn:
         write_rows(conn, result.rows)
@@ -64,18 +75,48 @@ def _finish(dsn: str, result: QualityResult, stage: str, day: date) -> QualityRe
     return result
 
 
-def validate_raw(dsn: str, run_id: str, logical_date=None, build_docs: bool = True) -> QualityResult:
-    """Suites on the raw landings plus the row-count checks. Call before dbt build."""
+def _select(all_suites: list, only) -> list:
+    if only is None:
+        return all_suites
+    wanted = {only} if isinstance(only, str) else set(only)
+    unknown = wanted - {s.name for s in all_suites}
+    if unknown:
+        raise ValueError(f"unknown suite(s) {sorted(unknown)}; known: {[s.name for s in all_suites]}")
+    return [s for s in all_suites if s.name in wanted]
+
+
+def validate_raw(dsn: str, run_id: str, logical_date=None, build_docs: bool = True,
+                 row_counts: bool = True, only=None) -> QualityResult:
+    """Suites on the raw landings plus (unless `row_counts=False`) the row-count checks. Call before dbt build.
+
+    Pass `row_counts=False` for transform runs that no extraction preceded (e.g. triggered by an hourly responses
+    load before the night's extraction): there the day's load has not happened yet and 0 rows is no error.
+    `only`: a suite name or names to run (all by default), e.g. to re-check one suite by hand.
+    """
     cfg = quality_settings()
     day = as_day(logical_date)
     checked_at = clock.now()
-    rows, docs, seconds = gx_runner.run_suites(dsn, suites.raw_suites(cfg, horizon(day, cfg.future_slack_hours)),
-                                               run_id, day, checked_at, cfg.gx_root, build_docs)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        rows += rowcounts.check_row_counts(conn, cfg.rowcount_tables, run_id, day, checked_at, cfg.jump_factor,
-                                           cfg.baseline_days)
+    regions = region_keys(dsn, cfg.region_seed)
+    selected = _select(suites.raw_suites(cfg, horizon(day, cfg.future_slack_hours), regions), only)
+    rows, docs, seconds = gx_runner.run_suites(dsn, selected, run_id, day, checked_at, cfg.gx_root, build_docs)
+    if row_counts:
+        rows += _row_count_rows(dsn, run_id, day, checked_at)
     result = QualityResult(run_id, "raw", rows, docs, seconds)
     return _finish(dsn, result, "raw", day)
+
+
+def _row_count_rows(dsn: str, run_id: str, day: date, checked_at: datetime) -> list[dict]:
+    cfg = quality_settings()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return rowcounts.check_row_counts(conn, cfg.rowcount_tables, run_id, day, checked_at, cfg.jump_factor,
+                                          cfg.baseline_days)
+
+
+def validate_loads(dsn: str, run_id: str, logical_date=None) -> QualityResult:
+    """Only the row-count checks (no GX, milliseconds): for the end of `nps_extract`, right after the loads."""
+    day = as_day(logical_date)
+    result = QualityResult(run_id, "loads", _row_count_rows(dsn, run_id, day, clock.now()))
+    return _finish(dsn, result, "loads", day)
 
 
 def validate_marts(dsn: str, run_id: str, logical_date=None, schema: str = "marts",

@@ -29,6 +29,7 @@ DATASOURCE = "nps_warehouse"
 SAMPLE_KEYS = 10
 _lock = threading.Lock()
 _contexts: dict[Path, Any] = {}
+_datasource_dsn: dict[Path, str] = {}
 
 
 def sqlalchemy_url(dsn: str) -> str:
@@ -40,6 +41,21 @@ def sqlalchemy_url(dsn: str) -> str:
         if dsn.startswith(prefix):
             return "postgresql+psycopg://" + dsn[len(prefix):]
     raise ValueError(f"not a postgres URL: {dsn.split('@')[-1]!r}")
+
+
+def _datasource(ctx, root: Path, dsn: str):
+    """The warehouse datasource, reused while the DSN stays the same (each new one opens its own engine/pool)."""
+    with _lock:
+        if _datasource_dsn.get(root) == dsn:
+            return ctx.data_sources.get(DATASOURCE)
+        if DATASOURCE in ctx.data_sources.all():
+            try:
+                ctx.data_sources.get(DATASOURCE).get_engine().dispose()
+            except Exception:  # an engine that never connected has nothing to dispose
+                log.debug("no engine to dispose", exc_info=True)
+        ds = ctx.data_sources.add_or_update_postgres(name=DATASOURCE, connection_string="${" + URL_VAR + "}")
+        _datasource_dsn[root] = dsn
+        return ds
 
 
 def docs_index(root: Path) -> Path:
@@ -82,6 +98,21 @@ def context(root: Path):
         return _contexts[root]
 
 
+def prune(root: Path, keep_days: int | None = None) -> int:
+    """Disk hygiene: drop stored validation results and their pages older than NPS_GX_KEEP_DAYS (default 30).
+
+    By file age, not business time: the history that matters is in quality.expectation_results."""
+    keep = keep_days if keep_days is not None else int(os.environ.get("NPS_GX_KEEP_DAYS") or 30)
+    cutoff = time.time() - keep * 86_400
+    removed = 0
+    for folder, pattern in ((root / "validations", "*.json"), (root / "data_docs" / "validations", "*.html")):
+        for path in folder.rglob(pattern) if folder.exists() else ():
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
+
+
 def _expectation(check: Check):
     import great_expectations.expectations as gxe
 
@@ -104,7 +135,9 @@ def _sample_keys_for_rows(conn: psycopg.Connection, asset: Asset, check: Check) 
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in asset.key_columns)
     stmt = sql.SQL("select {} from ({}) as unexpected limit {}").format(cols, sql.SQL(query), sql.Literal(SAMPLE_KEYS))
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        return [dict(r) for r in cur.execute(stmt).fetchall()]
+        # same shape as GX's own index lists: JSON-ready values (dates as ISO strings)
+        return [{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in r.items()}
+                for r in cur.execute(stmt).fetchall()]
 
 
 def _column(kwargs: dict) -> str | None:
@@ -168,8 +201,14 @@ def run_suites(dsn: str, suites: list[Suite], run_id: str, logical_date, checked
     from great_expectations.core.run_identifier import RunIdentifier
 
     ctx = context(root)
-    ds = ctx.data_sources.add_or_update_postgres(name=DATASOURCE, connection_string="${" + URL_VAR + "}")
+    ds = _datasource(ctx, root, dsn)
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
     gx_run = RunIdentifier(run_name=run_id, run_time=checked_at)
+    built: list = []
     base = {"run_id": run_id, "logical_date": logical_date, "checked_at": checked_at}
     rows: list[dict] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -200,6 +239,9 @@ def run_suites(dsn: str, suites: list[Suite], run_id: str, logical_date, checked
                 result = vd.run(run_id=gx_run, result_format={
                     "result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_KEYS,
                     "unexpected_index_column_names": list(asset.key_columns)})
+                suite_id = ExpectationSuiteIdentifier(name=name)
+                built += [suite_id, ValidationResultIdentifier(expectation_suite_identifier=suite_id, run_id=gx_run,
+                                                               batch_identifier=result.batch_id)]
                 # match results to checks by type and column, not by position
                 by_key = {(res.expectation_config.type, _column(res.expectation_config.kwargs)): res
                           for res in result.results}
@@ -208,7 +250,9 @@ def run_suites(dsn: str, suites: list[Suite], run_id: str, logical_date, checked
                     rows.append(_result_row(base, suite, asset, check, res, conn))
     docs = None
     if build_docs:
-        ctx.build_data_docs()
+        prune(root)
+        # render only this run's pages (a full build re-renders every kept result); the index lists them all
+        ctx.build_data_docs(resource_identifiers=built)
         docs = str(docs_index(root))
         log.info("Data Docs: %s", docs)
         print(f"Data Docs: {docs}")

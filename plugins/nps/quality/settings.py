@@ -8,7 +8,8 @@ from pathlib import Path
 
 from nps.config import REPO_ROOT, state_dir
 
-DEFAULT_CURRENCIES = "UAH,USD,EUR,PLN"
+# ISO 4217 letters and numbers (1C's Catalog_Валюты.Code is the numeric one: 980 = UAH)
+DEFAULT_CURRENCIES = "UAH,USD,EUR,PLN,980,840,978,985"
 # SendGrid Event Webhook event types (reference/protocols.md §3): anything else is a loader or webhook bug.
 DEFAULT_EVENT_TYPES = ("processed,dropped,delivered,deferred,bounce,open,click,spamreport,unsubscribe,"
                        "group_unsubscribe,group_resubscribe")
@@ -47,12 +48,12 @@ class QualitySettings:
 
 
 def _region_seed() -> Path | None:
-    """The dbt seed that maps region spellings to canonical names (any CSV under dbt_project/seeds named *region*)."""
+    """The dbt seed that maps region spellings to canonical names (`dbt_project/seeds/oblast_spellings.csv`)."""
     explicit = os.environ.get("NPS_REGION_SEED")
     if explicit:
         return Path(explicit)
     seeds = REPO_ROOT / "dbt_project" / "seeds"
-    found = sorted(seeds.glob("*region*.csv")) if seeds.is_dir() else []
+    found = sorted(seeds.glob("oblast_spellings.csv")) + sorted(seeds.glob("*spelling*.csv")) if seeds.is_dir() else []
     return found[0] if found else None
 
 

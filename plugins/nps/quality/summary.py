@@ -48,8 +48,9 @@ class DailySummary:
     def _check_line(self, f: dict) -> str:
         where = f["asset"] + (f".{f['column']}" if f["column"] else "")
         text = (f"[{f['severity']}] {f['suite']} {where}: {f['description'] or f['expectation']} - failed in "
-                f"{f['failed_runs']} run(s), up to {f['max_unexpected'] if f['max_unexpected'] is not None else '?'}"
-                f" unexpected row(s)")
+                f"{f['failed_runs']} run(s)")
+        if f["max_unexpected"] is not None:
+            text += f", up to {f['max_unexpected']} unexpected row(s)"
         if f["sample_keys"]:
             text += "; sample keys: " + json.dumps(f["sample_keys"][:5], default=str, ensure_ascii=False)
         elif f["observed_value"] is not None:

@@ -38,7 +38,7 @@ create table if not exists quality.row_counts (
 
 create table if not exists quality.alerts (
     id                  bigserial primary key,
-    kind                text not null,                 -- task_failure | quality_warning | quality_critical | drift | freshness
+    kind                text not null,                 -- task_failure | dag_failure | quality_warning | drift
     dag_id              text,
     task_id             text,
     run_id              text,

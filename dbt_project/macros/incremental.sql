@@ -1,0 +1,27 @@
+{#-
+  Incremental models re-read everything loaded since the newest row they already hold, minus a look-back
+  (var incremental_lookback_days), so late-arriving and re-loaded rows are merged again by their unique key.
+-#}
+{% macro loaded_since_watermark(column='loaded_at', target_column='loaded_at') -%}
+    {{ column }} > (
+        select coalesce(max(t.{{ target_column }}), '-infinity'::timestamptz)
+            - interval '{{ var("incremental_lookback_days") }} days'
+        from {{ this }} as t
+    )
+{%- endmacro %}
+
+{#- Delivery-performance bucket of a purchase (contract: on_time, late_1_3d, late_4_7d, late_8d_plus, not_delivered). -#}
+{% macro delivery_bucket(delivered_date, delay_days) -%}
+    case
+        when {{ delivered_date }} is null then 'not_delivered'
+        when {{ delay_days }} is null or {{ delay_days }} <= 0 then 'on_time'
+        when {{ delay_days }} <= 3 then 'late_1_3d'
+        when {{ delay_days }} <= 7 then 'late_4_7d'
+        else 'late_8d_plus'
+    end
+{%- endmacro %}
+
+{#- The local (Europe/Kyiv) calendar day of an instant. -#}
+{% macro local_date(column) -%}
+    ({{ column }} at time zone '{{ var("timezone") }}')::date
+{%- endmacro %}

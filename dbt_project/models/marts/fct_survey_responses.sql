@@ -1,0 +1,24 @@
+-- One answered survey (latest answer wins). No PII: the customer is a keyed hash.
+select
+    survey_id,
+    purchase_id,
+    {{ customer_key('customer_ref') }} as customer_key,
+    region,
+    segment,
+    purchased_at,
+    delivered_at,
+    survey_sent_at,
+    responded_at,
+    responded_on,
+    score,
+    nps_category,
+    reason,
+    comment,
+    language,
+    delivery_bucket,
+    delay_days,
+    is_on_time,
+    is_in_full,
+    is_otif
+from {{ ref('int_surveys') }}
+where is_responded

@@ -1,0 +1,7 @@
+{{ nps_rollup('month', 'region') }}
+
+select
+    month,
+    region,
+    {{ nps_metric_columns() }}
+from counts

@@ -1,0 +1,25 @@
+{{ nps_rollup('day') }},
+
+rolling as (
+    -- trailing windows over calendar days (range, not rows), NPS from the summed counts of the window
+    select
+        day,
+        sum(promoters) over last_30 as promoters_30d,
+        sum(detractors) over last_30 as detractors_30d,
+        sum(responses) over last_30 as responses_30d,
+        sum(promoters) over last_90 as promoters_90d,
+        sum(detractors) over last_90 as detractors_90d,
+        sum(responses) over last_90 as responses_90d
+    from counts
+    window
+        last_30 as (order by day range between interval '29 days' preceding and current row),
+        last_90 as (order by day range between interval '89 days' preceding and current row)
+)
+
+select
+    counts.day,
+    {{ nps_metric_columns() }},
+    {{ nps('rolling.promoters_30d', 'rolling.detractors_30d', 'rolling.responses_30d') }} as nps_rolling_30d,
+    {{ nps('rolling.promoters_90d', 'rolling.detractors_90d', 'rolling.responses_90d') }} as nps_rolling_90d
+from counts
+inner join rolling on counts.day = rolling.day

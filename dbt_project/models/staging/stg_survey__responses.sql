@@ -1,0 +1,10 @@
+select
+    survey_id,
+    score::integer as score,
+    {{ blank_to_null('comment') }} as comment,
+    nullif(array_to_string(reasons, ','), '') as reason,
+    lower(language) as language,
+    channel,
+    responded_at,
+    _loaded_at as loaded_at
+from {{ source('raw', 'survey_responses') }}
