@@ -142,8 +142,10 @@ class OneCDocument:
     those of a line after product_ref.
     """
 
-    def __init__(self, section: dict, header: tuple[str, ...], line_cols: tuple[str, ...]):
+    def __init__(self, section: dict, header: tuple[str, ...], line_cols: tuple[str, ...],
+                 currencies: dict[str, str] | None = None):
         f = section["fields"]
+        self.currencies = currencies or {}  # currency reference -> code
         self.ref, self.version, self.deleted = f["ref_key"], f["version"], f["deletion_mark"]
         self.posted, self.number, self.date = f["posted"], f["number"], f["date"]
         self.header = [(col, f.get(col)) for col in header]
@@ -195,8 +197,7 @@ class OneCDocument:
                 lines.append(tuple(line))
         return tuple(values), lines
 
-    @staticmethod
-    def _typed(obj: dict, col: str, name: str | None):
+    def _typed(self, obj: dict, col: str, name: str | None):
         if not name:
             return None
         if col.endswith("_ref"):
@@ -206,8 +207,11 @@ class OneCDocument:
         if col == "amount":
             return number(obj, name)
         value = obj.get(name)
-        if col == "currency" and value == EMPTY_GUID:
-            return None
+        if col == "currency":
+            if value == EMPTY_GUID:
+                return None
+            if type(value) is str and value in self.currencies:
+                return self.currencies[value]
         return text(obj, name)
 
 
