@@ -17,6 +17,7 @@ EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 EMPTY_DATE = "0001-01-01T00:00:00"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _DIGITS = re.compile(r"\d+")
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")  # what Postgres' numeric also reads
 
 
 class BadRow(ValueError):
@@ -67,12 +68,8 @@ def number(obj: dict, name: str):
     if kind is str:
         if value == "":
             return None
-        try:
-            parsed = float(value)
-        except ValueError:
-            raise BadRow(f"{name} is not a number: {value!r:.60}") from None
-        if not math.isfinite(parsed):
-            raise BadRow(f"{name} is not a finite number: {value!r:.60}")
+        if not _NUMBER.fullmatch(value) or not math.isfinite(float(value)):
+            raise BadRow(f"{name} is not a number: {value!r:.60}")
         return value.strip()
     raise BadRow(f"{name} is not a number: {value!r:.60}")
 
