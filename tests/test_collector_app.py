@@ -271,3 +271,14 @@ def test_group_commit_batch_keeps_every_field_and_isolates_a_bad_row(collector_d
     stored = db.execute("select score, comment, reasons, language, responded_at from landing.responses "
                         "where survey_id = %s order by score", (survey,)).fetchall()
     assert stored == [(r["score"], r["comment"], r["reasons"], r["language"], r["responded_at"]) for r in rows[:2]]
+
+
+def test_rate_limiter_refills():
+    from nps.collector.app import RateLimiter
+
+    limiter = RateLimiter(per_minute=2)
+    assert [limiter.allow("1.2.3.4") for _ in range(3)] == [True, True, False]
+    assert limiter.allow("5.6.7.8")  # per client
+    ip_tokens, last = limiter._buckets["1.2.3.4"]
+    limiter._buckets["1.2.3.4"] = (ip_tokens, last - 30)  # half a minute later: one more request
+    assert limiter.allow("1.2.3.4") and not limiter.allow("1.2.3.4")
