@@ -67,7 +67,7 @@ dbt-build: db-up
 test: lint pytest dbt-build
 
 demo: airflow-db dbt-manifest
-	@$(ENV) $(BIN)/nps demo
+	@$(ENV) $(BIN)/nps demo $(DEMO_ARGS)
 
 airflow: airflow-db dbt-manifest
 	@$(ENV) echo ">> Airflow UI on http://localhost:$$NPS_AIRFLOW_PORT  (login: admin / admin)" && $(BIN)/airflow standalone

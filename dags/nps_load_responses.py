@@ -18,7 +18,9 @@ Hourly. Everything is idempotent: re-running any hour doubles nothing.
    `raw.quarantine`. Header: `survey_id,score,comment,responded_at,channel` (+ `reasons`, `language`).
 3. **load_landing** - `landing.responses` (latest answer per survey wins, by `responded_at`), `landing.clicks`,
    `landing.sendgrid_events` (deduped on `sg_event_id`; survey_id/kind from the flattened custom args) into `raw`,
-   by watermark in `raw.load_state`; emits Asset `nps://raw/responses`.
+   by watermark in `raw.load_state`.
+4. **announce** - emits Asset `nps://raw/responses` when the run changed raw (else skipped: a quiet hour does not
+   trigger `nps_transform`).
 
 Logic: `plugins/nps/responses/`.
 """
@@ -47,13 +49,27 @@ def nps_load_responses():
 
         return run.load_file_drops(context)
 
-    @task(outlets=[RAW_RESPONSES])
+    @task
     def load_landing(**context) -> dict:
         from nps.responses import run
 
         return run.load_landing(context)
 
-    replay_spool() >> load_file_drops() >> load_landing()
+    @task(outlets=[RAW_RESPONSES])
+    def announce(files: dict, landing: dict) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from nps.responses import run
+
+        if not run.changed(files, landing):
+            raise AirflowSkipException("nothing new in raw: no Asset event")
+        return {**files, **landing}
+
+    spooled = replay_spool()
+    files = load_file_drops()
+    landing = load_landing()
+    spooled >> files >> landing
+    announce(files, landing)
 
 
 nps_load_responses()

@@ -191,8 +191,8 @@ def test_signed_webhook_good_duplicate_bad_stale(client, db):
     tampered = signed(body)
     stranger = ec.generate_private_key(ec.SECP256R1())
     now = int(datetime.now(UTC).timestamp())
-    for headers in (tampered, signed(other_body, key=stranger), signed(other_body, timestamp=now - 601),
-                    signed(other_body, timestamp=now + 601), {"Content-Type": "application/json"}):
+    for headers in (tampered, signed(other_body, key=stranger), signed(other_body, timestamp=now - 900),
+                    signed(other_body, timestamp=now + 900), {"Content-Type": "application/json"}):
         assert client.post("/webhooks/sendgrid", content=other_body, headers=headers).status_code == 403
     assert db.execute("select count(*) from landing.sendgrid_events where payload->>'survey_id' = %s",
                       (survey,)).fetchone()[0] == 3
@@ -271,3 +271,14 @@ def test_group_commit_batch_keeps_every_field_and_isolates_a_bad_row(collector_d
     stored = db.execute("select score, comment, reasons, language, responded_at from landing.responses "
                         "where survey_id = %s order by score", (survey,)).fetchall()
     assert stored == [(r["score"], r["comment"], r["reasons"], r["language"], r["responded_at"]) for r in rows[:2]]
+
+
+def test_rate_limiter_refills():
+    from nps.collector.app import RateLimiter
+
+    limiter = RateLimiter(per_minute=2)
+    assert [limiter.allow("1.2.3.4") for _ in range(3)] == [True, True, False]
+    assert limiter.allow("5.6.7.8")  # per client
+    ip_tokens, last = limiter._buckets["1.2.3.4"]
+    limiter._buckets["1.2.3.4"] = (ip_tokens, last - 30)  # half a minute later: one more request
+    assert limiter.allow("1.2.3.4") and not limiter.allow("1.2.3.4")

@@ -103,3 +103,12 @@ def test_answers_survive_a_stopped_postgres(own_postgres, tmp_path):
         rows = dict(conn.execute("select survey_id, score from raw.survey_responses").fetchall())
         assert rows == {s: (8 if i == 0 else i) for i, s in enumerate(surveys)}
         assert conn.execute("select count(*) from raw.sendgrid_events").fetchone()[0] == 1
+
+
+def test_claim_of_a_crashed_replayer_is_released_after_a_while(tmp_path):
+    stuck = tmp_path / "ready-1-1.jsonl.claimed"
+    stuck.write_text('{"table":"clicks","row":{}}\n')
+    assert Spool(tmp_path, stale_claim_s=600).claim() == []  # still owned
+    os.utime(stuck, (time.time() - 601, time.time() - 601))
+    [again] = Spool(tmp_path, stale_claim_s=600).claim()
+    assert again.name == "ready-1-1.jsonl.claimed" and len(Spool.read(again)[0]) == 1

@@ -134,13 +134,14 @@ def test_backfill_of_an_old_date_reads_nothing_and_keeps_the_watermark(crm, raw,
 
 def test_malformed_contacts_are_quarantined(crm, raw, warehouse_url, monkeypatch):
     crm.upsert("crm.contact", {"ID": "9001", "NAME": "Без дати", "DATE_MODIFY": "вчора"})
-    crm.entities["crm.contact"]["9002"] = {"ID": "x9002", "NAME": "Поганий ID",
-                                           "DATE_MODIFY": "2026-01-01T10:00:00+02:00"}
+    crm.upsert("crm.contact", {"ID": "9002", "NAME": "Поганий EMAIL", "EMAIL": "a@b.ua",
+                               "DATE_MODIFY": "2026-01-01T10:00:00+02:00"})
     monkeypatch.setenv("NPS_QUARANTINE_THRESHOLD", "0.5")
     stats, _ = load(crm, warehouse_url)
     assert stats["contacts"]["quarantined"] == 1  # "вчора" does not pass the DATE_MODIFY filter at all
-    q = raw.execute("select source, source_key, reason from raw.quarantine").fetchall()
-    assert q == [("crm.contact", "x9002", "ID is not a Bitrix24 id: 'x9002'")]
+    q = raw.execute("select source, source_key, reason, payload->>'NAME' from raw.quarantine").fetchall()
+    assert q == [("crm.contact", "9002", "EMAIL is not a list of values: str", "Поганий EMAIL")]
+    assert count(raw, "raw.crm_contacts") == len(crm.entities["crm.contact"]) - 2
     monkeypatch.setenv("NPS_QUARANTINE_THRESHOLD", "0.001")
     raw.execute("delete from raw.load_state")
     with pytest.raises(QuarantineThresholdExceeded, match=r"Bitrix24 crm.contact.list: 1 of \d+ rows"):

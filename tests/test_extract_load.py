@@ -119,3 +119,10 @@ def test_bad_rows_quarantined_once_and_threshold(clean, warehouse_url):
 def test_duplicates_within_a_read_are_loaded_once(clean, warehouse_url):
     stats, _ = load_sales(warehouse_url, [sale(1), sale(1), sale(2)])
     assert (stats["read"], stats["duplicate"], stats["inserted"]) == (3, 1, 2)
+
+
+def test_text_with_tabs_newlines_and_backslashes_roundtrips(clean, warehouse_url):
+    odd = sale(7, Number="S\t7\\a", Комментарий='рядок 1\nрядок 2\r\t"лапки" \\ кінець')
+    load_sales(warehouse_url, [odd])
+    number, payload = clean.execute("select number, payload from raw.onec_sales").fetchone()
+    assert number == "S\t7\\a" and payload == odd

@@ -41,6 +41,14 @@ def test_sale_becomes_header_and_lines(sales_parser):
     assert lines == [(REF, 1, ITEM, 25, 5455, 136375), (REF, 2, ITEM, 1.5, "9836", 13754)]
 
 
+def test_currency_reference_becomes_its_code():
+    parser = _onec_parser("sales", onec_mapping()["sales"], {"5a6b8c1e-0c9d-11e4-80c6-00155d010b01": "980"})[0]
+    row, _ = parser(sale(**{"ВалютаДокумента_Key": "5a6b8c1e-0c9d-11e4-80c6-00155d010b01"}), "{}")
+    assert row[6] == "980"
+    row, _ = parser(sale(**{"ВалютаДокумента_Key": "11111111-0c9d-11e4-80c6-00155d010b01"}), "{}")
+    assert row[6] == "11111111-0c9d-11e4-80c6-00155d010b01"  # unknown: kept, so the quality gate flags it
+
+
 def test_empty_references_and_dates_become_null(sales_parser):
     row, _ = sales_parser(sale(**{"Заказ_Key": "00000000-0000-0000-0000-000000000000"}), "{}")
     assert row[3] is None
@@ -58,6 +66,9 @@ def test_empty_references_and_dates_become_null(sales_parser):
     ({"Date": "22.02.2026"}, "Date is not a 1C date"),
     ({"Date": "2026-13-45T00:00:00"}, "Date is not a 1C date"),
     ({"СуммаДокумента": "много"}, "СуммаДокумента is not a number"),
+    ({"СуммаДокумента": "1_000"}, "СуммаДокумента is not a number"),
+    ({"СуммаДокумента": "1,5"}, "СуммаДокумента is not a number"),
+    ({"СуммаДокумента": "nan"}, "СуммаДокумента is not a number"),
     ({"Posted": "maybe"}, "Posted is not a boolean"),
     ({"Контрагент_Key": "00000000-0000-0000-0000-000000000000"}, "Контрагент_Key is empty"),
     ({"Товары": "oops"}, "Товары is not a tabular section"),

@@ -178,8 +178,9 @@ def dagbag():
 
 def test_dag_shape(dagbag):
     dag = dagbag.get_dag("nps_load_responses")
-    assert [t.task_id for t in dag.topological_sort()] == ["replay_spool", "load_file_drops", "load_landing"]
-    assert [o.uri for o in dag.get_task("load_landing").outlets] == ["nps://raw/responses"]
+    assert [t.task_id for t in dag.topological_sort()] == ["replay_spool", "load_file_drops", "load_landing",
+                                                           "announce"]
+    assert [o.uri for o in dag.get_task("announce").outlets] == ["nps://raw/responses"]
 
 
 def test_dag_test_loads_everything(dagbag, warehouse_url, db, tmp_path, monkeypatch):
@@ -193,12 +194,20 @@ def test_dag_test_loads_everything(dagbag, warehouse_url, db, tmp_path, monkeypa
     spool.append([{"table": "responses", "row": {"survey_id": spooled, "score": 6, "comment": None, "reasons": [],
                                                  "language": "ru", "responded_at": T0}}])
     spool.seal()
-    run = dagbag.get_dag("nps_load_responses").test(logical_date=datetime(2026, 3, 2, 10, tzinfo=UTC))
+    dag = dagbag.get_dag("nps_load_responses")
+    run = dag.test(logical_date=datetime(2026, 3, 2, 10, tzinfo=UTC))
     assert run.state == "success"
+    assert {ti.task_id: ti.state for ti in run.get_task_instances()}["announce"] == "success"
     assert raw_answer(db, web)[0] == 0
     assert raw_answer(db, kiosk)[4] == "file:kiosk"
     assert raw_answer(db, spooled)[0] == 6
     assert (tmp_path / "drop" / "done" / "batch.csv").exists()
+    # the next hour: nothing new, so no Asset event (the announce task is skipped) and nothing doubled
+    rerun = dag.test(logical_date=datetime(2026, 3, 2, 11, tzinfo=UTC))
+    assert rerun.state == "success"
+    assert {ti.task_id: ti.state for ti in rerun.get_task_instances()}["announce"] == "skipped"
+    assert db.execute("select count(*) from raw.survey_responses where survey_id = any(%s)",
+                      ([web, kiosk, spooled],)).fetchone()[0] == 3
 
 
 def test_fake_sendgrid_signed_batches_over_http_reach_raw(warehouse_url, db, tmp_path):

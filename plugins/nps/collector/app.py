@@ -33,22 +33,26 @@ class BodyTooLarge(Exception):
 
 
 class RateLimiter:
-    """Fixed one-minute window per client IP, per worker process (a coarse brake on floods, not accounting)."""
+    """Token bucket per client IP and worker process: bursts up to `per_minute`, refilled at `per_minute`/60 per
+    second (a brake on floods, not accounting). No window edges, so a burst is never let through twice."""
 
     def __init__(self, per_minute: int):
         self.per_minute = per_minute
-        self._window = 0
-        self._counts: dict[str, int] = {}
+        self.rate = per_minute / 60.0
+        self._buckets: dict[str, tuple[float, float]] = {}  # ip -> (tokens, last refill)
 
     def allow(self, ip: str) -> bool:
         if self.per_minute <= 0:
             return True
-        window = int(time.monotonic() // 60)
-        if window != self._window:
-            self._window, self._counts = window, {}
-        count = self._counts.get(ip, 0) + 1
-        self._counts[ip] = count
-        return count <= self.per_minute
+        now = time.monotonic()
+        tokens, last = self._buckets.get(ip, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - last) * self.rate)
+        allowed = tokens >= 1.0
+        self._buckets[ip] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self._buckets) > 50_000:  # forget idle clients (their buckets are full again anyway)
+            cutoff = now - 60.0
+            self._buckets = {k: v for k, v in self._buckets.items() if v[1] > cutoff}
+        return allowed
 
 
 class SeenEvents:

@@ -13,6 +13,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="bind address (default 127.0.0.1; 0.0.0.0 inside a container)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("NPS_COLLECTOR_PORT", "18080")))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("NPS_COLLECTOR_WORKERS", "1")))
+    parser.add_argument("--forwarded-allow-ips", default=os.environ.get("NPS_COLLECTOR_FORWARDED_ALLOW_IPS", "127.0.0.1"),
+                        help="proxies whose X-Forwarded-For is trusted (the per-IP rate limit needs the real client "
+                             "address behind a reverse proxy)")
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--no-access-log", action="store_true", help="skip per-request log lines (load tests)")
     return parser
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"collector on http://{args.host}:{args.port}/  (spool: {cfg.spool_dir})", flush=True)
     uvicorn.run("nps.collector.app:app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, access_log=not args.no_access_log,
-                proxy_headers=True, server_header=False)
+                proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips, server_header=False)
     return 0
 
 

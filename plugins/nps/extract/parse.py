@@ -17,6 +17,7 @@ EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 EMPTY_DATE = "0001-01-01T00:00:00"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _DIGITS = re.compile(r"\d+")
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")  # what Postgres' numeric also reads
 
 
 class BadRow(ValueError):
@@ -67,12 +68,8 @@ def number(obj: dict, name: str):
     if kind is str:
         if value == "":
             return None
-        try:
-            parsed = float(value)
-        except ValueError:
-            raise BadRow(f"{name} is not a number: {value!r:.60}") from None
-        if not math.isfinite(parsed):
-            raise BadRow(f"{name} is not a finite number: {value!r:.60}")
+        if not _NUMBER.fullmatch(value) or not math.isfinite(float(value)):
+            raise BadRow(f"{name} is not a number: {value!r:.60}")
         return value.strip()
     raise BadRow(f"{name} is not a number: {value!r:.60}")
 
@@ -142,8 +139,10 @@ class OneCDocument:
     those of a line after product_ref.
     """
 
-    def __init__(self, section: dict, header: tuple[str, ...], line_cols: tuple[str, ...]):
+    def __init__(self, section: dict, header: tuple[str, ...], line_cols: tuple[str, ...],
+                 currencies: dict[str, str] | None = None):
         f = section["fields"]
+        self.currencies = currencies or {}  # currency reference -> code
         self.ref, self.version, self.deleted = f["ref_key"], f["version"], f["deletion_mark"]
         self.posted, self.number, self.date = f["posted"], f["number"], f["date"]
         self.header = [(col, f.get(col)) for col in header]
@@ -195,8 +194,7 @@ class OneCDocument:
                 lines.append(tuple(line))
         return tuple(values), lines
 
-    @staticmethod
-    def _typed(obj: dict, col: str, name: str | None):
+    def _typed(self, obj: dict, col: str, name: str | None):
         if not name:
             return None
         if col.endswith("_ref"):
@@ -206,8 +204,11 @@ class OneCDocument:
         if col == "amount":
             return number(obj, name)
         value = obj.get(name)
-        if col == "currency" and value == EMPTY_GUID:
-            return None
+        if col == "currency":
+            if value == EMPTY_GUID:
+                return None
+            if type(value) is str and value in self.currencies:
+                return self.currencies[value]
         return text(obj, name)
 
 

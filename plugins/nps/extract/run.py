@@ -166,7 +166,7 @@ def onec_window(data_interval_start: datetime, data_interval_end: datetime, look
     return lo.replace(tzinfo=None), hi.replace(tzinfo=None)
 
 
-def _onec_parser(entity: str, section: dict):
+def _onec_parser(entity: str, section: dict, currencies: dict[str, str] | None = None):
     if entity == "customers":
         return parse.OneCCustomer(section), section["fields"]["ref_key"]
     if entity == "orders":
@@ -174,7 +174,8 @@ def _onec_parser(entity: str, section: dict):
                 section["fields"]["ref_key"])
     if entity == "sales":
         return (parse.OneCDocument(section, ("order_ref", "customer_ref", "amount", "currency"),
-                                   ("product_ref", "quantity", "price", "amount")), section["fields"]["ref_key"])
+                                   ("product_ref", "quantity", "price", "amount"), currencies),
+                section["fields"]["ref_key"])
     return parse.OneCDelivery(section), section["fields"]["order_ref"]
 
 
@@ -214,12 +215,27 @@ def _confirm_onec(client: OneCClient, entity: str, section: dict, keys: list[str
     return found, gone
 
 
+def currency_codes(client: OneCClient, section: dict | None) -> dict[str, str]:
+    """Currency reference -> code, from the (small) currency catalog; {} when the mapping names none."""
+    if not section or not section.get("entity_set"):
+        return {}
+    f = section.get("fields") or {}
+    ref, code = f.get("ref_key", "Ref_Key"), f.get("code", "Code")
+    out = {}
+    for page in client.pages(section["entity_set"], orderby=section.get("order_by") or ref):
+        for raw in page:
+            obj = msgspec.json.decode(raw)
+            if isinstance(obj, dict) and isinstance(obj.get(ref), str) and obj.get(code) not in (None, ""):
+                out[obj[ref]] = str(obj[code])
+    return out
+
+
 def _load_onec_entity(conn: psycopg.Connection, client: OneCClient, entity: str, section: dict, lo: datetime,
                       hi: datetime, *, run_id: str | None, loaded_at: datetime, threshold: float, force: bool,
-                      failures: list[str]) -> dict:
+                      failures: list[str], currencies: dict[str, str] | None = None) -> dict:
     label = f"1C {section['entity_set']}"
     spec = ONEC_SPECS[entity]
-    parser, key_field = _onec_parser(entity, section)
+    parser, key_field = _onec_parser(entity, section, currencies)
     version_field = None if entity == "deliveries" else section["fields"]["version"]
     load = TableLoad(conn, spec, parser, key_field, run_id=run_id, loaded_at=loaded_at, threshold=threshold,
                      label=label, force=force, identify=parse.identity(key_field, version_field))
@@ -269,11 +285,12 @@ def run_onec(data_interval_start: datetime, data_interval_end: datetime, run_id:
     log.info("1C: reading documents dated %s .. %s (%s, look-back %d days), page size %d",
              lo.isoformat(), hi.isoformat(), cfg.timezone, lookback, client.page_size)
     try:
+        currencies = currency_codes(client, mapping.get("currencies")) if "sales" in entities else {}
         with psycopg.connect(dsn or connections.warehouse_dsn()) as conn:
             for entity in entities:
                 results[entity] = _load_onec_entity(conn, client, entity, mapping[entity], lo, hi, run_id=run_id,
                                                     loaded_at=loaded_at, threshold=cfg.quarantine_threshold,
-                                                    force=force, failures=failures)
+                                                    force=force, failures=failures, currencies=currencies)
     finally:
         if own_client:
             client.close()

@@ -160,8 +160,9 @@ class FakeServer:
 
 
 @contextlib.contextmanager
-def gc_paused():
-    """Millions of small dicts are built at once: the cyclic GC would rescan them again and again for nothing."""
+def gc_paused(freeze: bool = False):
+    """Millions of small dicts are built at once: the cyclic GC would rescan them again and again for nothing.
+    `freeze=True` (a server's data, kept for its lifetime) also keeps them out of every later collection."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -169,7 +170,8 @@ def gc_paused():
     finally:
         if enabled:
             gc.enable()
-        gc.freeze()  # what was loaded stays: keep it out of later collections
+        if freeze:
+            gc.freeze()
 
 
 def load_json_array(path) -> list:

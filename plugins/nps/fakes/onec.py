@@ -178,7 +178,7 @@ class OneCFake(FakeServer):
     def load(self, directory: Path) -> None:
         if not directory.is_dir():
             raise FileNotFoundError(f"1C fake: data directory {directory} does not exist")
-        with gc_paused():
+        with gc_paused(freeze=True):
             for path in sorted(directory.glob("*.json")):
                 self.sets[path.stem] = EntitySet(path.stem, load_json_array(path))
         log.info("1C fake: %d entity sets from %s", len(self.sets), directory)

@@ -120,7 +120,9 @@ def raw_suites(cfg: QualitySettings, horizon_at: datetime, regions: list[str] | 
             not_null("sale_date", description="a purchase has a date"),
             between("sale_date", EARLIEST, horizon, description=f"sale date sane and {future}"),
             between("amount", 0, None, description="amount >= 0"),
-            Check("ExpectColumnValuesToBeInSet", {"column": "currency", "value_set": currencies}, CRITICAL,
+            # no mart reads amounts, so an unknown currency degrades nothing published: alert, do not block.
+            # 1C sends a Catalog_Валюты ref (GUID): list the refs in NPS_KNOWN_CURRENCIES until extraction maps them.
+            Check("ExpectColumnValuesToBeInSet", {"column": "currency", "value_set": currencies}, WARNING,
                   f"known currency ({', '.join(currencies)})"),
         )),
         Asset("onec_sale_lines", "raw.onec_sale_lines", ("sale_ref", "line_number"), table="raw.onec_sale_lines",

@@ -31,3 +31,9 @@ def load_landing(context) -> dict:
     from nps.responses.landing import load_landing as load
 
     return load(warehouse_dsn(), context.get("run_id"))
+
+
+def changed(files: dict, landing: dict) -> bool:
+    """Did this run change raw? Only then is `nps://raw/responses` announced (no empty hourly transforms)."""
+    return bool(files.get("loaded") or landing.get("responses_upserted") or landing.get("clicks_inserted")
+                or landing.get("events_inserted"))

@@ -1,0 +1,60 @@
+"""What the `nps_send_surveys` tasks call: the run's day from its Airflow context, then the package's logic."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from nps.config import settings
+from nps.surveys import sender, suppressions
+
+
+def run_instant(context) -> datetime:
+    """The run's logical instant: logical date, else the data interval's end, else when the run was due."""
+    for key in ("logical_date", "data_interval_end"):
+        value = context.get(key)
+        if value is not None:
+            return value
+    dag_run = context.get("dag_run")
+    if dag_run is not None and getattr(dag_run, "run_after", None) is not None:
+        return dag_run.run_after
+    raise ValueError("the task context has no logical date, data interval or run_after")
+
+
+def sending_day(instant: datetime) -> date:
+    """The day a run sends for: its logical instant's date in the project timezone (Europe/Kyiv)."""
+    if instant.tzinfo is None:
+        raise ValueError("the logical instant must be timezone-aware")
+    return instant.astimezone(ZoneInfo(settings().timezone)).date()
+
+
+def parse_limit(value) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"limit must be an integer or null, got {value!r}")
+    limit = int(value)
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    return limit
+
+
+def parse_bool(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "false", "0", "no", ""):
+        return value.strip().lower() in ("true", "1", "yes")
+    raise ValueError(f"dry_run must be a boolean, got {value!r}")
+
+
+def sync_suppressions_task() -> dict[str, int]:
+    return suppressions.sync()
+
+
+def send_surveys_task(context, **options) -> dict:
+    params = context.get("params") or {}
+    instant = run_instant(context)
+    run_id = getattr(context.get("dag_run"), "run_id", None) or context.get("run_id")
+    report = sender.send_due_surveys(sending_day(instant), instant, dry_run=parse_bool(params.get("dry_run", False)),
+                                     limit=parse_limit(params.get("limit")), run_id=run_id, **options)
+    return report.as_dict()

@@ -1,0 +1,360 @@
+"""nps.surveys.sender against the fake SendGrid (which validates every request with SendGrid's OpenAPI schema).
+
+The due queue is the dbt model's job; here a plain table with the model's columns is the sender's INPUT.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from datetime import date, datetime, timedelta
+from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from nps import tokens
+from nps.fakes.sendgrid import SendGridFake
+from nps.surveys import render, sender, suppressions
+from nps.surveys.sender import OutcomeUnknown, SendGridUnavailable, send_due_surveys
+
+KYIV = ZoneInfo("Europe/Kyiv")
+DAY = date(2026, 3, 2)
+ISSUED = datetime(2026, 3, 2, 10, 0, tzinfo=KYIV)
+KEY = "SG.test-key"
+SECRET = "sender-test-secret"
+QUEUE = "sender_test.due_queue"
+COLUMNS = ("survey_id", "kind", "purchase_id", "customer_ref", "email", "language", "customer_name", "due_date",
+           "days_late")
+
+
+@pytest.fixture
+def queue(db):
+    """An empty due queue and empty send / suppression tables; returns `add(rows)`."""
+    db.execute("create schema if not exists sender_test")
+    db.execute(f"drop table if exists {QUEUE}")
+    db.execute(f"""create table {QUEUE} (survey_id text, kind text, purchase_id text, customer_ref text, email text,
+                   language text, customer_name text, due_date date, days_late int)""")
+    db.execute("truncate raw.survey_sends, raw.sendgrid_suppressions")
+
+    def add(rows: list[dict]) -> None:
+        with db.cursor().copy(f"copy {QUEUE} ({', '.join(COLUMNS)}) from stdin") as copy:
+            for row in rows:
+                copy.write_row([row.get(c) for c in COLUMNS])
+
+    return add
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    sg = SendGridFake(api_keys=(KEY,)).start()
+    monkeypatch.setenv("AIRFLOW_CONN_NPS_SENDGRID", json.dumps({"conn_type": "http", "host": sg.base_url,
+                                                                "password": KEY}))
+    monkeypatch.setenv("NPS_TOKEN_SECRET", SECRET)
+    monkeypatch.setenv("NPS_COLLECTOR_BASE_URL", "https://nps.example.com")
+    yield sg
+    sg.stop()
+
+
+def rows(n: int, language: str = "uk", kind: str = "invite", start: int = 0, **extra) -> list[dict]:
+    return [{"survey_id": f"s{i:05d}", "kind": kind, "purchase_id": f"p{i:05d}", "customer_ref": f"c{i:05d}",
+             "email": f"customer{i}@example.com", "language": language, "customer_name": f"Клієнт {i}",
+             "due_date": DAY, "days_late": 0, **extra} for i in range(start, start + n)]
+
+
+def send(**options):
+    return send_due_surveys(DAY, ISSUED, queue_relation=QUEUE, **options)
+
+
+def statuses(db) -> Counter:
+    return Counter(dict(db.execute("select status, count(*) from raw.survey_sends group by status").fetchall()))
+
+
+def sent_ids(fake: SendGridFake) -> list[str]:
+    return [p["custom_args"]["survey_id"] for m in fake.messages() for p in m["body"]["personalizations"]]
+
+
+def assert_schema_valid(fake: SendGridFake) -> None:
+    for message in fake.messages():
+        assert list(fake.validator.iter_errors(message["body"])) == []
+
+
+def test_2500_due_surveys_go_out_in_3_requests(db, queue, fake):
+    queue(rows(2500))
+    report = send()
+    messages = fake.messages()
+    assert len(messages) == 3 and report.requests == 3
+    assert sorted(len(m["body"]["personalizations"]) for m in messages) == [500, 1000, 1000]
+    ids = sent_ids(fake)
+    assert len(ids) == len(set(ids)) == 2500
+    assert statuses(db) == {"sent": 2500}
+    assert report.sent == 2500 and report.due == 2500 and report.by_language["uk"]["sent"] == 2500
+    xcom = json.loads(json.dumps(report.as_dict()))  # what the task returns
+    assert xcom["by_kind"] == {"invite": {"sent": 2500}} and len(xcom["message_ids"]) == 3
+    # every row carries its request's X-Message-Id, the prefix of sg_message_id in SendGrid's events
+    per_message = dict(db.execute("select message_id, count(*) from raw.survey_sends group by 1").fetchall())
+    assert per_message == {m["message_id"]: len(m["body"]["personalizations"]) for m in messages}
+    row = db.execute("select attempts, claimed_at <= sent_at, logical_date, run_id is not null "
+                     "from raw.survey_sends limit 1").fetchone()
+    assert row == (1, True, DAY, True)
+    # re-running the day doubles nothing
+    again = send()
+    assert again.requests == 0 and again.already_recorded == 2500 and len(fake.messages()) == 3
+
+
+def test_one_request_per_kind_and_language_with_args_categories_and_asm(db, queue, fake):
+    queue(rows(3, "uk") + rows(2, "ru", start=10) + rows(2, "en", start=20) + rows(1, "pl", start=30)
+          + rows(2, "uk", "reminder", start=40))
+    report = send()
+    assert report.sent == 10 and report.requests == 5
+    assert report.by_kind == {"invite": {"sent": 8}, "reminder": {"sent": 2}}
+    assert_schema_valid(fake)
+    strings = render.strings()
+    for message in fake.messages():
+        body = message["body"]
+        kinds = {p["custom_args"]["kind"] for p in body["personalizations"]}
+        assert len(kinds) == 1
+        kind = kinds.pop()
+        langs = {db.execute("select language from raw.survey_sends where survey_id = %s",
+                            (p["custom_args"]["survey_id"],)).fetchone()[0] for p in body["personalizations"]}
+        assert len(langs) == 1
+        lang = langs.pop()
+        assert body["subject"] == strings[lang][f"subject_{kind}"]
+        assert body["from"] == {"email": "nps@example.com", "name": strings[lang]["sender_name"]}
+        assert body["categories"] == ["nps", f"nps-{kind}"]
+        assert body["asm"] == {"group_id": 1001}
+        assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
+        assert body["tracking_settings"]["click_tracking"]["enable"] is False
+        assert body["mail_settings"]["sandbox_mode"]["enable"] is False
+        for p in body["personalizations"]:
+            assert set(p["custom_args"]) == {"survey_id", "kind"}
+            assert p["to"][0]["email"].startswith("customer")
+
+
+class LinkParser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hrefs = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.hrefs.append(dict(attrs)["href"])
+
+
+def test_delivered_email_has_11_working_links_the_collector_accepts(db, queue, fake):
+    queue(rows(4, "en") + rows(1, "ru", "reminder", start=9))
+    send()
+    checked = 0
+    for message in fake.messages():
+        html = next(c["value"] for c in message["body"]["content"] if c["type"] == "text/html")
+        text = next(c["value"] for c in message["body"]["content"] if c["type"] == "text/plain")
+        for p in message["body"]["personalizations"]:
+            survey_id = p["custom_args"]["survey_id"]
+            parser = LinkParser()
+            parser.feed(render.apply_substitutions(html, p["substitutions"]))  # what SendGrid does
+            score_links = [h for h in parser.hrefs if re.fullmatch(r"https://nps\.example\.com/s/[^/]+/\d+", h)]
+            assert len(score_links) == 11
+            for score, href in enumerate(score_links):
+                token = href.split("/")[-2]
+                assert href.endswith(f"/{score}")
+                # the collector's check (contract §6); tokens live for the configured 60 days from the run
+                assert tokens.verify(token, now=ISSUED + timedelta(days=59)).survey_id == survey_id
+            assert f"https://nps.example.com/s/{token}" in parser.hrefs
+            assert render.apply_substitutions(text, p["substitutions"]).count(f"/s/{token}/") == 11
+            language = "ru" if p["custom_args"]["kind"] == "reminder" else "en"
+            assert p["substitutions"]["-greeting-"] == render.greeting(language, f"Клієнт {int(survey_id[1:])}")
+            assert p["to"][0]["name"] == f"Клієнт {int(survey_id[1:])}"
+            checked += 1
+    assert checked == 5
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL / an OOM kill: nothing after the request runs, not even `except Exception`."""
+
+
+def test_task_killed_mid_batch_and_retried_sends_nothing_twice(db, queue, fake, monkeypatch):
+    queue(rows(2500))
+    real_record = sender.record
+    calls = {"n": 0}
+
+    def record_then_die(conn, batch, status, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second batch went out (202) but the process dies before recording it
+            raise Killed()
+        return real_record(conn, batch, status, **kw)
+
+    monkeypatch.setattr(sender, "record", record_then_die)
+    with pytest.raises(Killed):
+        send(run_id="scheduled__2026-03-02T08:00:00+00:00")
+    assert len(fake.messages()) == 2
+    assert statuses(db) == {"sent": 1000, "claimed": 1000}
+    monkeypatch.setattr(sender, "record", real_record)
+
+    retry = send(run_id="scheduled__2026-03-02T08:00:00+00:00")  # Airflow's retry of the same task
+    assert retry.orphans_marked_unknown == 1000
+    assert retry.sent == 500 and retry.requests == 1
+    ids = sent_ids(fake)
+    assert len(ids) == len(set(ids)) == 2500  # the 1000 'unknown' ones really went out, once
+    assert statuses(db) == {"sent": 1500, "unknown": 1000}
+    assert db.execute("select count(*) from raw.survey_sends where status = 'unknown' and error like "
+                      "'claimed by an attempt%%'").fetchone()[0] == 1000
+    assert "left claimed by a crashed attempt" in retry.summary()
+    assert send().requests == 0 and len(fake.messages()) == 3
+
+
+def test_429_waits_until_rate_limit_reset_and_resends_the_same_batch(db, queue, fake):
+    fake.rate_limit, fake.rate_window = 2, 1.0
+    fake._window_start, fake._window_count = time.time(), 0
+    queue(rows(30))
+    waits = []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    report = send(batch_size=10, sleep=sleep)
+    assert report.sent == 30 and len(fake.messages()) == 3
+    assert report.rate_limited >= 1 and report.requests == 3 + report.rate_limited
+    assert all(0 < w <= 1.5 for w in waits)
+    ids = sent_ids(fake)
+    assert len(ids) == len(set(ids)) == 30
+    assert db.execute("select max(attempts) from raw.survey_sends").fetchone()[0] >= 2
+
+
+def test_429_that_never_lifts_releases_the_claims(db, queue, fake):
+    fake.rate_limit, fake.rate_window = 0, 3600.0
+    queue(rows(5))
+    with pytest.raises(SendGridUnavailable, match="rate limited"):
+        send(max_rate_limited=2, sleep=lambda s: None)
+    assert statuses(db) == {}  # certainly not sent: a later run may send them
+    fake.rate_limit = 100
+    assert send().sent == 5
+
+
+def test_rejected_recipient_fails_alone_and_the_rest_goes_out(db, queue, fake):
+    batch = rows(5)
+    batch[2]["email"] = "broken@"
+    queue(batch)
+    report = send()
+    assert report.failed == 1 and report.sent == 4 and report.requests == 2
+    error = db.execute("select error from raw.survey_sends where status = 'failed'").fetchone()[0]
+    assert "HTTP 400" in error and "valid address" in error
+    assert sorted(sent_ids(fake)) == ["s00000", "s00001", "s00003", "s00004"]
+    assert send().requests == 0  # failed ones are not retried either
+
+
+def test_rejected_batch_marks_every_row_failed_with_the_reason(db, queue, fake, monkeypatch):
+    monkeypatch.setenv("NPS_SENDGRID_ASM_GROUP_ID", "4242")  # a group SendGrid does not know
+    queue(rows(3))
+    report = send()
+    assert report.failed == 3 and fake.messages() == []
+    errors = {r[0] for r in db.execute("select error from raw.survey_sends").fetchall()}
+    assert len(errors) == 1 and "asm.group_id" in errors.pop()
+
+
+def test_timeout_leaves_unknown_never_resent(db, queue, fake):
+    queue(rows(3, "en") + rows(2, "uk", start=10))
+    fake.faults.latency = 1.0
+    with pytest.raises(OutcomeUnknown):
+        send(timeout=0.3)
+    assert statuses(db) == {"unknown": 3}  # the en batch; the run stopped before the uk one
+    deadline = time.time() + 5
+    while not fake.messages() and time.time() < deadline:  # SendGrid did get it after all
+        time.sleep(0.05)
+    assert len(fake.messages()) == 1
+    fake.faults.latency = 0.0
+    report = send()
+    assert report.sent == 2 and report.already_recorded == 3
+    ids = sent_ids(fake)
+    assert len(ids) == len(set(ids)) == 5
+    assert statuses(db) == {"unknown": 3, "sent": 2}
+
+
+def test_server_error_is_unknown(db, queue, fake):
+    fake.faults.fail_next = 1
+    queue(rows(2))
+    with pytest.raises(OutcomeUnknown, match="HTTP 500"):
+        send()
+    assert statuses(db) == {"unknown": 2}
+
+
+def test_bad_api_key_sends_nothing_and_releases(db, queue, fake, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_NPS_SENDGRID", json.dumps({"conn_type": "http", "host": fake.base_url,
+                                                                "password": "SG.wrong"}))
+    queue(rows(2))
+    with pytest.raises(SendGridUnavailable, match="HTTP 401"):
+        send()
+    assert statuses(db) == {}
+
+
+def test_dry_run_uses_sandbox_and_a_real_run_still_sends(db, queue, fake):
+    queue(rows(4))
+    report = send(dry_run=True)
+    assert report.sandbox == 4 and report.sent == 0
+    assert fake.messages() == [] and fake.sandbox_count == 1
+    assert statuses(db) == {"sandbox": 4}
+    assert send(dry_run=True).sandbox == 4  # a dry run may be repeated
+    real = send()
+    assert real.sent == 4 and len(sent_ids(fake)) == 4
+    assert statuses(db) == {"sent": 4}
+    assert send(dry_run=True).requests == 0  # a dry run never touches a real send
+
+
+def test_limit_sends_the_oldest_first_and_the_rest_next_time(db, queue, fake):
+    queue(rows(6) + [{**r, "due_date": DAY - timedelta(days=2), "days_late": 2} for r in rows(2, start=50)])
+    first = send(limit=3)
+    assert first.sent == 3 and first.skipped_by_limit == 5
+    assert set(sent_ids(fake)) >= {"s00050", "s00051"}  # the oldest due first
+    rest = send()
+    assert rest.sent == 5 and send(limit=0).skipped_by_limit == 0
+
+
+def test_too_late_and_invalid_rows_are_skipped_and_counted(db, queue, fake):
+    queue(rows(1) + rows(1, start=5, days_late=8) + rows(1, start=7, language="de"))
+    report = send()
+    assert (report.sent, report.too_late, report.invalid) == (1, 1, 1)
+
+
+def test_orphaned_claims(db, queue, fake):
+    now = datetime.now(KYIV)
+    for survey_id, dry in (("o1", False), ("o2", True)):
+        db.execute("""insert into raw.survey_sends (survey_id, kind, purchase_id, customer_ref, email, language,
+                      status, logical_date, claimed_at, dry_run) values (%s, 'invite', 'p', 'c', 'e@x.com', 'uk',
+                      'claimed', %s, %s, %s)""", (survey_id, DAY, now, dry))
+    queue(rows(1, survey_id="o1") + rows(1, start=3, survey_id="o2"))
+    report = send()
+    assert (report.orphans_marked_unknown, report.orphans_dry_run_released) == (1, 1)
+    assert dict(db.execute("select survey_id, status from raw.survey_sends").fetchall()) == {"o1": "unknown",
+                                                                                              "o2": "sent"}
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        sender.Sender(DAY, datetime(2026, 3, 2, 10))
+    with pytest.raises(ValueError, match="limit"):
+        sender.Sender(DAY, ISSUED, limit=-1)
+    with pytest.raises(ValueError, match="batch_size"):
+        sender.Sender(DAY, ISSUED, batch_size=1001)
+
+
+def test_suppression_sync_copies_every_list_and_drops_what_sendgrid_dropped(db, queue, fake):
+    fake.add_group(2002, "Marketing")
+    fake.unsubscribe("Global@Example.com", created=1_700_000_000)
+    fake.unsubscribe("group@example.com", group_id=1001)
+    fake.unsubscribe("marketing-only@example.com", group_id=2002)  # not our group: still gets surveys
+    fake.bounce("bounced@example.com")
+    for i in range(1100):  # three pages of 500
+        fake.unsubscribe(f"bulk{i}@example.com")
+    counts = suppressions.sync()
+    assert counts == {"unsubscribes": 1101, "bounces": 1, "spam_reports": 0, "group_unsubscribes": 1}
+    got = dict(db.execute("select email, list from raw.sendgrid_suppressions where email not like 'bulk%%'"))
+    assert got == {"global@example.com": "unsubscribes", "group@example.com": "group_unsubscribes",
+                   "bounced@example.com": "bounces"}
+    created = db.execute("select created_at from raw.sendgrid_suppressions where email = 'global@example.com'")
+    assert created.fetchone()[0].timestamp() == 1_700_000_000
+    fake.global_unsubscribes.pop("global@example.com")  # resubscribed in SendGrid
+    suppressions.sync()
+    assert db.execute("select count(*) from raw.sendgrid_suppressions where email = 'global@example.com'"
+                      ).fetchone()[0] == 0
