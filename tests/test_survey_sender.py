@@ -358,3 +358,46 @@ def test_suppression_sync_copies_every_list_and_drops_what_sendgrid_dropped(db, 
     suppressions.sync()
     assert db.execute("select count(*) from raw.sendgrid_suppressions where email = 'global@example.com'"
                       ).fetchone()[0] == 0
+
+
+SENDER_SCRIPT = """
+import sys
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+from nps.surveys.sender import send_due_surveys
+send_due_surveys(date(2026, 3, 2), datetime(2026, 3, 2, 10, tzinfo=ZoneInfo("Europe/Kyiv")),
+                 queue_relation=sys.argv[1], batch_size=100, run_id="killed-run")
+"""
+
+
+def test_sender_process_sigkilled_mid_run_then_retried_sends_nothing_twice(db, queue, fake):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    queue(rows(500))
+    fake.faults.latency = 1.0  # each request takes a second: time to kill the sender mid-request
+    proc = subprocess.Popen([sys.executable, "-c", SENDER_SCRIPT, QUEUE], env=dict(os.environ),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        # kill it once the first batch is recorded and the second is claimed, its request in flight
+        while time.time() < deadline and proc.poll() is None and statuses(db) != {"sent": 100, "claimed": 100}:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the sender finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(10)
+    time.sleep(1.2)  # a request in flight still lands at the fake
+    fake.faults.latency = 0.0
+    before = len(sent_ids(fake))
+    retry = send(run_id="killed-run")
+    ids = sent_ids(fake)
+    assert len(ids) == len(set(ids))  # nothing twice
+    counts = statuses(db)
+    assert counts["sent"] + counts["unknown"] == 500 and set(counts) <= {"sent", "unknown"}
+    assert retry.orphans_marked_unknown == counts["unknown"] == 100  # the batch cut off between claim and record
+    assert len(ids) - before == retry.sent
+    # the cut-off batch reached SendGrid once or not at all (killed before its request left): never twice
+    assert len(ids) in (400, 500)
