@@ -1,25 +1,27 @@
 """
-### nps_transform: raw → dbt (staging → intermediate → marts) → publish
+### nps_transform: validate raw → dbt (staging → intermediate → marts) → validate marts → publish
 
 Runs whenever a load emits one of the raw Assets (1C, CRM or survey answers):
 
-1. `check_source_freshness`: `dbt source freshness` on the raw tables (fails when past `error_after`).
-2. `dbt_staging`: the staging views and the seeds with their tests, in one `dbt build`.
-3. `dbt`: one task per model / snapshot of intermediate, marts and ops (Cosmos, rendered from the manifest), each
-   a `dbt build` of that node with its tests; tests spanning several models run as their own tasks.
-4. `publish`: emits the `nps://marts/nps` Asset that `nps_close_loop` waits for.
+1. `check_source_freshness`: `dbt source freshness` on the raw tables (fails naming the stale source).
+2. `validate_raw`: Great Expectations suites on the raw landings + row counts (`nps.quality`); a critical failure
+   stops the run before anything is built, a warning lets it through and alerts.
+3. `prepare_marts_build`: an empty `marts_build` schema. The marts are built there, never in `marts` directly.
+4. `dbt_staging` + `dbt` (one Cosmos task per model / snapshot with its tests), or with the param `replay=true`
+   one `dbt_build_all` task (same selection, same result: the cheap path for replays and backfills).
+5. `validate_marts`: the marts' invariants on `marts_build`; a critical failure leaves yesterday's `marts` untouched.
+6. `publish`: swaps `marts_build` in as `marts` in one transaction, reports NPS drift, emits `nps://marts/nps`.
 
-Data-quality gates (GX) go in before `dbt` and before `publish`. Replays use `nps.transform.build()` (one
-`dbt build`, same result). Logic: `plugins/nps/transform/`, models: `dbt_project/`.
+Logic: `plugins/nps/transform/` (dbt), `plugins/nps/quality/` (gates, swap); models: `dbt_project/`.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 
 from nps.assets import MARTS, RAW_CRM, RAW_ONEC, RAW_RESPONSES
 from nps.dag_defaults import DEFAULT_ARGS, START_DATE
-from nps.transform.dbt_group import dbt_task_group, snapshot_at_for
+from nps.transform.dbt_group import BUILD_SCHEMA, dbt_task_group, snapshot_at_for
 
 
 @dag(
@@ -29,9 +31,11 @@ from nps.transform.dbt_group import dbt_task_group, snapshot_at_for
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    tags=["nps", "dbt", "transform"],
+    tags=["nps", "dbt", "transform", "quality"],
     doc_md=__doc__,
     user_defined_macros={"nps_snapshot_at": snapshot_at_for},
+    params={"replay": Param(False, type="boolean",
+                            description="one `dbt build` task instead of a task per model (replays, backfills)")},
 )
 def nps_transform():
     @task
@@ -42,19 +46,77 @@ def nps_transform():
         return {"sources": len(outcome.statuses), "warn": outcome.count("warn")}
 
     @task
+    def validate_raw(dag_run=None, run_id=None) -> dict:
+        from nps import quality
+        from nps.connections import warehouse_dsn
+
+        # row counts judge a night's loads: only when extraction triggered this run
+        extraction = any(getattr(e, "uri", "") != RAW_RESPONSES.uri for e in _triggering_events(dag_run)) \
+            or not _triggering_events(dag_run)
+        result = quality.validate_raw(warehouse_dsn(), run_id, _moment(dag_run), row_counts=extraction)
+        result.raise_if_critical()
+        return result.as_dict()
+
+    @task
+    def prepare_marts_build() -> str:
+        from nps.connections import warehouse_dsn
+        from nps.quality.swap import prepare_build
+
+        prepare_build(warehouse_dsn(), BUILD_SCHEMA)
+        return BUILD_SCHEMA
+
+    @task.branch
+    def choose_path(params=None) -> str:
+        return "dbt_build_all" if params and params.get("replay") else "dbt_staging"
+
+    @task
+    def dbt_build_all(dag_run=None) -> dict:
+        from nps.transform import build
+
+        outcome = build(as_of=_moment(dag_run), dbt_vars={"marts_schema": BUILD_SCHEMA})
+        return {"nodes": len(outcome.statuses), "warn": outcome.count("warn")}
+
+    @task
     def dbt_staging(dag_run=None) -> dict:
         from nps.transform import build_staging
 
-        outcome = build_staging(as_of=dag_run.logical_date or dag_run.run_after)
+        outcome = build_staging(as_of=_moment(dag_run))
         return {"nodes": len(outcome.statuses), "warn": outcome.count("warn")}
 
+    @task(trigger_rule="none_failed_min_one_success")
+    def validate_marts(dag_run=None, run_id=None) -> dict:
+        from nps import quality
+        from nps.connections import warehouse_dsn
+
+        result = quality.validate_marts(warehouse_dsn(), run_id, _moment(dag_run), schema=BUILD_SCHEMA)
+        result.raise_if_critical()
+        return result.as_dict()
+
     @task(outlets=[MARTS])
-    def publish() -> dict:
+    def publish(dag_run=None, run_id=None) -> dict:
+        from nps.connections import warehouse_dsn
+        from nps.quality.drift import report_drift
+        from nps.quality.swap import swap_in
         from nps.transform.publish import marts_summary
 
-        return marts_summary()
+        dsn = warehouse_dsn()
+        swap_in(dsn, BUILD_SCHEMA, "marts")
+        drifts = report_drift(dsn, _moment(dag_run).date(), run_id=run_id)
+        return {**marts_summary(dsn), "drift_alerts": len(drifts)}
 
-    check_source_freshness() >> dbt_staging() >> dbt_task_group("dbt") >> publish()
+    path, build_all, staging, per_model = choose_path(), dbt_build_all(), dbt_staging(), dbt_task_group("dbt")
+    check_source_freshness() >> validate_raw() >> prepare_marts_build() >> path >> [build_all, staging]
+    staging >> per_model
+    [build_all, per_model] >> validate_marts() >> publish()
+
+
+def _moment(dag_run):
+    """The run's instant: its logical date, or when it was queued (Asset-triggered runs have no logical date)."""
+    return dag_run.logical_date or dag_run.run_after
+
+
+def _triggering_events(dag_run) -> list:
+    return list(getattr(dag_run, "consumed_asset_events", None) or [])
 
 
 nps_transform()

@@ -225,10 +225,16 @@ def generate(seed: int = 7, n_customers: int = 60, n_orders: int = 280, start: d
                 continue
             if rng.random() < 0.8:
                 # answers: some near midnight Kyiv (a different UTC day), some changed later
+                # (never before the e-mail went out at 10:xx: the raw quality gate rejects that as critical)
                 day_offset = rng.randrange(0, 9)
                 local = datetime.combine(send_day + timedelta(days=day_offset), datetime.min.time(), KYIV)
-                at = local + (timedelta(minutes=rng.randrange(0, 90)) if rng.random() < 0.3
-                              else timedelta(hours=rng.randrange(9, 22)))
+                near_midnight = rng.random() < 0.3
+                if day_offset == 0:
+                    at = local + (timedelta(hours=23, minutes=rng.randrange(0, 59)) if near_midnight
+                                  else timedelta(hours=rng.randrange(12, 22)))
+                else:
+                    at = local + (timedelta(minutes=rng.randrange(0, 90)) if near_midnight
+                                  else timedelta(hours=rng.randrange(9, 22)))
                 ds.responses.append({"survey_id": sid, "score": rng.choice(SCORES), "comment": "Дякую",
                                      "reasons": ["delivery"], "language": cust["language"], "responded_at": at})
                 if rng.random() < 0.1:

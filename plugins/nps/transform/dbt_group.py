@@ -11,6 +11,8 @@ from typing import Any
 from nps import transform
 
 log = logging.getLogger(__name__)
+# the marts are built here and swapped in as `marts` after validation (nps.quality.swap)
+BUILD_SCHEMA = "marts_build"
 
 
 def profile_config():
@@ -69,6 +71,7 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
         operator_args={
             # the run's instant stamps the snapshot (a libpq option: no re-parse per run, see nps.transform)
             "env": {"PGOPTIONS": "-c nps.snapshot_at={{ nps_snapshot_at(dag_run) }}"},
+            "vars": {"marts_schema": BUILD_SCHEMA},
         },
         **kwargs,
     )
