@@ -34,7 +34,7 @@ suppressed as (
 invited as (
     select distinct survey_id
     from {{ ref('stg_survey__sends') }}
-    where kind = 'invite'
+    where kind = 'invite' and status <> 'sandbox'  -- a dry run (sandbox mode) sent nothing
 )
 
 select

@@ -21,7 +21,7 @@ throttled as (
     from sends
     cross join params
     where
-        sends.status <> 'failed'
+        sends.status not in ('failed', 'sandbox')
         and sends.send_day > params.as_of_date - {{ var('throttle_days') }}
         and sends.send_day <= params.as_of_date
 ),
