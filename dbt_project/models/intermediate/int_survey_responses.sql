@@ -46,9 +46,9 @@ select
 from ranked
 where
     ranked.answer_rank = 1
-    {% if is_incremental() %}
-        and not exists (
-            select 1 from {{ this }} as t
-            where t.survey_id = ranked.survey_id and t.responded_at > ranked.responded_at
-        )
-    {% endif %}
+{% if is_incremental() %}
+    and not exists (
+        select 1 from {{ this }} as t
+        where t.survey_id = ranked.survey_id and t.responded_at > ranked.responded_at
+    )
+{% endif %}
