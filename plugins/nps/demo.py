@@ -116,6 +116,7 @@ class Customers:
         self.answered: set[str] = set()
         self.pending: list[PendingAnswer] = []
         self.sent_total = 0
+        self.other_messages = 0
 
     def _purchases(self, survey_ids: list[str]) -> dict[str, tuple[str, str]]:
         """survey id -> (order ref, customer ref), from what the pipeline recorded."""
@@ -131,6 +132,11 @@ class Customers:
 
         messages = self.stack.sendgrid.messages()
         new, self.seen = messages[self.seen:], len(messages)
+        # the same SendGrid also carries the managers' digests and data-quality alerts: customers get only surveys
+        surveys = [m for m in new if all("survey_id" in (p.get("custom_args") or {})
+                                         for p in m["body"]["personalizations"])]
+        self.other_messages += len(new) - len(surveys)
+        new = surveys
         if not new:
             return 0
         ids = [p["custom_args"]["survey_id"] for m in new for p in m["body"]["personalizations"]]
@@ -306,6 +312,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         stack.stop()
     print_summary(url)
+    _say(f"\nE-mails captured by the fake SendGrid: {customers.sent_total} surveys, {customers.other_messages} "
+         f"digests/alerts to the team (GET {stack.sendgrid_url}/_fake/messages while it runs)")
     _say(f"\n== demo finished in {time.monotonic() - t0:.0f}s; DAG runs:")
     for dag_id, values in timings.per_dag.items():
         _say(f"   {dag_id:<20} {len(values):>3} runs, {sum(values):6.1f}s")
