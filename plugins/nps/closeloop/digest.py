@@ -62,11 +62,12 @@ def case_details(conn: psycopg.Connection, relation: str, survey_ids: list[str])
 
 
 def plan(conn: psycopg.Connection, run: RunDay, relation: str, directory: Directory) -> list[Digest]:
-    """Today's digests: per owner, the cases not yet in any digest plus open detractor cases past their SLA."""
+    """Today's digests: per owner, the cases not yet in any digest (unless already closed in the CRM) plus open
+    detractor cases past their SLA."""
     with conn.cursor(row_factory=dict_row) as cur:
         fresh = cur.execute("""
             select * from ops.case_state
-             where owner_email is not null and notified_at is null and digest_id is null
+             where owner_email is not null and notified_at is null and digest_id is null and status <> 'closed'
              order by opened_at, survey_id
         """).fetchall()
         overdue = cur.execute("""
