@@ -97,6 +97,15 @@ def plan(conn: psycopg.Connection, run: RunDay, relation: str, directory: Direct
     return [d for d in digests.values() if not d.is_empty()]
 
 
+def _reasons(value) -> list[str]:
+    """text[] per the input contract; a comma-joined text column is tolerated."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        value = value.strip("{}").split(",")
+    return [str(v).strip().strip('"') for v in value if str(v).strip()]
+
+
 def _delivery(lang: str, case: dict) -> str:
     t = i18n.strings(lang)
     parts = []
@@ -142,7 +151,7 @@ def view(lang: str, case: dict, today: date, calendar: BusinessCalendar, tz: Zon
         "delivery": _delivery(lang, case),
         "score": f"{score}/10" if score is not None else t["none"],
         "score_value": score,
-        "reasons": ", ".join(i18n.reason_label(lang, r) for r in (case.get("reasons") or [])) or None,
+        "reasons": ", ".join(i18n.reason_label(lang, r) for r in _reasons(case.get("reasons"))) or None,
         "comment": (case.get("comment") or "").strip() or None,
         "answered": i18n.fmt_date(lang, responded),
         "due": i18n.fmt_date(lang, case.get("sla_due_date")) if case.get("kind") == "detractor" else None,
