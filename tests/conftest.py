@@ -20,6 +20,9 @@ import pytest
 
 from nps import warehouse
 
+# A failing task under dag.test() waits out its retry delay: keep it short in tests (DAGs read it at parse time).
+os.environ.setdefault("NPS_RETRY_DELAY_SECONDS", "1")
+
 
 def free_port() -> int:
     with socket.socket() as sock:

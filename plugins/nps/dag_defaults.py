@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -13,7 +14,8 @@ OWNER = "nps-data-team"
 DEFAULT_ARGS = {
     "owner": OWNER,
     "retries": 2,
-    "retry_delay": timedelta(minutes=2),
+    # NPS_RETRY_DELAY_SECONDS: tests and the demo shorten it, so a failing task fails in seconds under dag.test()
+    "retry_delay": timedelta(seconds=int(os.environ.get("NPS_RETRY_DELAY_SECONDS", "120"))),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
 }

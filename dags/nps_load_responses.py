@@ -1,0 +1,59 @@
+"""nps_load_responses: collector landing tables + spool + file drops + SendGrid events -> raw (hourly)."""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, task
+
+from nps.assets import RAW_RESPONSES
+from nps.dag_defaults import DEFAULT_ARGS, START_DATE
+
+DOC = """
+### Load survey answers and SendGrid events
+Hourly. Everything is idempotent: re-running any hour doubles nothing.
+
+1. **replay_spool** - sealed files of the collector's local spool (answers accepted while the database was down)
+   into `landing`, each file claimed once (only where the spool folder is visible: same host).
+2. **load_file_drops** - CSV files from other channels (kiosk, other survey tools) in `NPS_FILE_DROP_DIR`:
+   loaded into `raw.survey_responses`, moved to `done/` or `rejected/` (with a reason file); bad rows to
+   `raw.quarantine`. Header: `survey_id,score,comment,responded_at,channel` (+ `reasons`, `language`).
+3. **load_landing** - `landing.responses` (latest answer per survey wins, by `responded_at`), `landing.clicks`,
+   `landing.sendgrid_events` (deduped on `sg_event_id`; survey_id/kind from the flattened custom args) into `raw`,
+   by watermark in `raw.load_state`; emits Asset `nps://raw/responses`.
+
+Logic: `plugins/nps/responses/`.
+"""
+
+
+@dag(
+    dag_id="nps_load_responses",
+    schedule="@hourly",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["nps", "load", "responses"],
+    doc_md=DOC,
+)
+def nps_load_responses():
+    @task
+    def replay_spool(**context) -> dict:
+        from nps.responses import run
+
+        return run.replay_spool(context)
+
+    @task
+    def load_file_drops(**context) -> dict:
+        from nps.responses import run
+
+        return run.load_file_drops(context)
+
+    @task(outlets=[RAW_RESPONSES])
+    def load_landing(**context) -> dict:
+        from nps.responses import run
+
+        return run.load_landing(context)
+
+    replay_spool() >> load_file_drops() >> load_landing()
+
+
+nps_load_responses()

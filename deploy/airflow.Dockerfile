@@ -1,0 +1,6 @@
+# Airflow image with the project's pinned lock and package (the same lock `make` installs locally).
+FROM apache/airflow:3.3.2-python3.11
+COPY --chown=airflow:0 requirements.txt pyproject.toml /opt/nps/
+COPY --chown=airflow:0 plugins /opt/nps/plugins
+RUN pip install --no-cache-dir -r /opt/nps/requirements.txt \
+ && pip install --no-cache-dir --no-deps -e /opt/nps

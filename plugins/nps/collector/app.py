@@ -1,0 +1,261 @@
+"""The collector's FastAPI app (contract §6). Build it with `create_app(settings)`.
+
+Per request the work is small on purpose: verify the HMAC token, parse a tiny form, one INSERT through an async
+pool (autocommit: one round trip). A GET never records an answer (mail scanners prefetch links); it logs a click.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import OrderedDict
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from nps import clock, tokens
+from nps.collector import pages
+from nps.collector.i18n import LANGUAGES, REASONS, choose
+from nps.collector.settings import CollectorSettings, from_env
+from nps.collector.spool import Spool
+from nps.collector.store import Store, event_row
+from nps.collector.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookRejected, WebhookVerifier
+
+log = logging.getLogger("nps.collector")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class RateLimiter:
+    """Fixed one-minute window per client IP, per worker process (a coarse brake on floods, not accounting)."""
+
+    def __init__(self, per_minute: int):
+        self.per_minute = per_minute
+        self._window = 0
+        self._counts: dict[str, int] = {}
+
+    def allow(self, ip: str) -> bool:
+        if self.per_minute <= 0:
+            return True
+        window = int(time.monotonic() // 60)
+        if window != self._window:
+            self._window, self._counts = window, {}
+        count = self._counts.get(ip, 0) + 1
+        self._counts[ip] = count
+        return count <= self.per_minute
+
+
+class SeenEvents:
+    """Recently accepted sg_event_ids: drops SendGrid's retries early. The loader's primary key is the real dedupe."""
+
+    def __init__(self, size: int = 100_000):
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._ids
+
+    def add(self, key: str) -> None:
+        self._ids[key] = None
+        if len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(settings: CollectorSettings | None = None) -> FastAPI:
+    cfg = settings or from_env()
+    spool = Spool(cfg.spool_dir)
+    store = Store(cfg.db_url, spool, pool_min=cfg.pool_min, pool_max=cfg.pool_max, timeout_s=cfg.db_timeout_s)
+    verifier = WebhookVerifier(cfg.webhook_public_key, cfg.webhook_max_age_s) if cfg.webhook_public_key else None
+    limiter = RateLimiter(cfg.rate_limit_per_minute)
+    seen = SeenEvents()
+    headers = pages.SECURITY_HEADERS
+
+    async def replay_loop() -> None:
+        while True:
+            await asyncio.sleep(cfg.replay_interval_s)
+            if spool.pending() or store.db_down:
+                try:
+                    await store.replay()
+                except Exception:  # keep the loop alive; the next round retries
+                    log.exception("spool replay failed")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        await store.open()
+        task = asyncio.create_task(replay_loop(), name="spool-replay")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await store.close()
+
+    app = FastAPI(title="NPS collector", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings, app.state.store, app.state.spool = cfg, store, spool
+
+    def lang_of(request: Request, form_lang: str | None = None) -> str:
+        return choose(form_lang or request.query_params.get("lang"), request.headers.get("accept-language"),
+                      cfg.default_language)
+
+    def wants_json(request: Request) -> bool:
+        return "application/json" in request.headers.get("accept", "")
+
+    def html(body: str, status: int = 200) -> HTMLResponse:
+        return HTMLResponse(body, status_code=status, headers=headers)
+
+    def problem(request: Request, lang: str, key: str, status: int, back: str | None = None) -> Response:
+        if wants_json(request):
+            return JSONResponse({"error": key}, status_code=status, headers=headers)
+        return html(pages.message_page(lang, key, back), status)
+
+    def check_token(token: str) -> tuple[str | None, str | None]:
+        """(survey_id, None) when valid, else (None, "missing" | "expired")."""
+        try:
+            return tokens.verify(token, secret=cfg.token_secret).survey_id, None
+        except tokens.ExpiredToken:
+            return None, "expired"
+        except tokens.InvalidToken:
+            return None, "missing"
+
+    def client_ip(request: Request) -> str:
+        return request.client.host if request.client else "?"
+
+    async def log_click(survey_id: str, score: int | None, request: Request) -> None:
+        row = {"survey_id": survey_id, "score": score, "clicked_at": clock.now(),
+               "user_agent": (request.headers.get("user-agent") or "")[:512] or None}
+        try:
+            await store.write("clicks", [row])
+        except Exception:  # a click is diagnostics: never fail the page for it
+            log.exception("could not log a click")
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        ok = await store.ping()
+        return JSONResponse({"status": "ok", "database": ok, "spool_pending": spool.pending()})
+
+    @app.get("/s/{token}")
+    async def survey(token: str, request: Request) -> Response:
+        lang = lang_of(request)
+        if not limiter.allow(client_ip(request)):
+            return problem(request, lang, "busy", 429)
+        survey_id, error = check_token(token)
+        if error:
+            return problem(request, lang, error, 410 if error == "expired" else 404)
+        if request.query_params.get("thanks") == "1":
+            return html(pages.message_page(lang, "thanks"))
+        await log_click(survey_id, None, request)
+        return html(pages.survey_page(token, lang))
+
+    @app.get("/s/{token}/{score}")
+    async def survey_with_score(token: str, score: str, request: Request) -> Response:
+        lang = lang_of(request)
+        if not limiter.allow(client_ip(request)):
+            return problem(request, lang, "busy", 429)
+        survey_id, error = check_token(token)
+        if error:
+            return problem(request, lang, error, 410 if error == "expired" else 404)
+        if not (score.isdigit() and 0 <= int(score) <= 10):
+            return problem(request, lang, "missing", 404)
+        await log_click(survey_id, int(score), request)
+        return html(pages.score_page(token, lang, int(score), cfg.max_comment_chars))
+
+    @app.post("/s/{token}")
+    async def answer(token: str, request: Request) -> Response:
+        lang = lang_of(request)
+        if not limiter.allow(client_ip(request)):
+            return problem(request, lang, "busy", 429)
+        survey_id, error = check_token(token)
+        if error:
+            return problem(request, lang, error, 410 if error == "expired" else 404)
+        back = pages.survey_url(token, lang)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/x-www-form-urlencoded":
+            return problem(request, lang, "invalid", 415, back)
+        try:
+            body = await read_body(request, cfg.max_form_bytes)
+            fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                               max_num_fields=40)
+        except BodyTooLarge:
+            return problem(request, lang, "invalid", 413, back)
+        except ValueError:  # bad UTF-8 or too many fields
+            return problem(request, lang, "invalid", 422, back)
+        form: dict[str, list[str]] = {}
+        for key, value in fields:
+            form.setdefault(key, []).append(value)
+        form_lang = (form.get("lang") or [None])[0]
+        if form_lang and form_lang in LANGUAGES:
+            lang = form_lang
+        score_text = (form.get("score") or [""])[0].strip()
+        comment = (form.get("comment") or [""])[0]
+        reasons = list(dict.fromkeys(form.get("reasons", [])))
+        if not (score_text.isdigit() and 0 <= int(score_text) <= 10) or len(comment) > cfg.max_comment_chars \
+                or any(r not in REASONS for r in reasons) or "\x00" in comment:
+            return problem(request, lang, "invalid", 422, back)
+        row = {"survey_id": survey_id, "score": int(score_text), "comment": comment if comment.strip() else None,
+               "reasons": reasons, "language": lang, "responded_at": clock.now(), "source": "web"}
+        stored = await store.write("responses", [row])
+        if wants_json(request):
+            return JSONResponse({"ok": True, "stored": stored}, headers=headers)
+        return RedirectResponse(f"{pages.survey_url(token, lang)}&thanks=1", status_code=303, headers=headers)
+
+    @app.post("/webhooks/sendgrid")
+    async def sendgrid_events(request: Request) -> Response:
+        if verifier is None:
+            log.error("SendGrid webhook refused: NPS_SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
+            return JSONResponse({"error": "signature verification is not configured"}, status_code=403)
+        try:
+            body = await read_body(request, cfg.max_webhook_bytes)
+        except BodyTooLarge:
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        try:
+            verifier.verify(body, request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER),
+                            clock.now())
+        except WebhookRejected as exc:
+            log.warning("SendGrid webhook rejected from %s: %s", client_ip(request), exc)
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        try:
+            events = json.loads(body)
+        except ValueError:
+            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            return JSONResponse({"error": "expected a JSON array of event objects"}, status_code=400)
+        fresh, batch_ids = [], set()
+        for event in events:
+            key = event.get("sg_event_id")
+            if isinstance(key, str) and (key in seen or key in batch_ids):
+                continue
+            if isinstance(key, str):
+                batch_ids.add(key)
+            fresh.append(event_row(event))
+        if fresh:
+            await store.write("sendgrid_events", fresh)
+        for key in batch_ids:
+            seen.add(key)
+        return JSONResponse({"received": len(events), "accepted": len(fresh)})
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory: `uvicorn --factory nps.collector.app:app_from_env`."""
+    return create_app()

@@ -1,0 +1,61 @@
+"""Collector settings, read from the environment once at start-up (the app is built from one Settings value)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from nps.config import settings as nps_settings
+from nps.config import state_dir
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"setting {name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    db_url: str
+    token_secret: str
+    spool_dir: Path
+    webhook_public_key: str = ""          # base64 DER SubjectPublicKeyInfo (SendGrid "signed webhook" key)
+    webhook_max_age_s: int = 600          # older (or further in the future) signed timestamps are rejected
+    max_form_bytes: int = 16 * 1024       # a survey POST is tiny; anything bigger is not a browser answer
+    max_webhook_bytes: int = 4 * 1024 * 1024  # SendGrid batches are at most ~768 KB
+    max_comment_chars: int = 2000
+    rate_limit_per_minute: int = 60       # per client IP and worker for /s/ routes; 0 disables
+    pool_min: int = 1
+    pool_max: int = 8
+    db_timeout_s: float = 2.0             # wait for a pooled connection before spooling
+    replay_interval_s: float = 5.0        # background spool replay period
+    default_language: str = "uk"
+
+
+def from_env(**overrides) -> CollectorSettings:
+    db_url = os.environ.get("NPS_COLLECTOR_DB_URL", "")
+    if not db_url and "db_url" not in overrides:
+        raise RuntimeError("NPS_COLLECTOR_DB_URL is not set: the collector connects as nps_collector "
+                           "(`. .nps/env` sets it for the local Postgres)")
+    token_secret = nps_settings().token_secret
+    if not token_secret and "token_secret" not in overrides:
+        raise RuntimeError("NPS_TOKEN_SECRET is not set: survey links cannot be checked")
+    values = dict(
+        db_url=db_url,
+        token_secret=token_secret,
+        spool_dir=Path(os.environ.get("NPS_SPOOL_DIR") or state_dir() / "spool"),
+        webhook_public_key=os.environ.get("NPS_SENDGRID_WEBHOOK_PUBLIC_KEY", "").strip(),
+        webhook_max_age_s=_int("NPS_SENDGRID_WEBHOOK_MAX_AGE_S", 600),
+        max_comment_chars=_int("NPS_COLLECTOR_MAX_COMMENT", 2000),
+        rate_limit_per_minute=_int("NPS_COLLECTOR_RATE_LIMIT", 60),
+        pool_max=_int("NPS_COLLECTOR_POOL_MAX", 8),
+        default_language=os.environ.get("NPS_COLLECTOR_DEFAULT_LANGUAGE", "uk"),
+    )
+    values.update(overrides)
+    return CollectorSettings(**values)

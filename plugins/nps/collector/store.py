@@ -1,0 +1,132 @@
+"""Writes to `landing` (INSERT only, as nps_collector) with the spool as the fallback when the database is away."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import datetime
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from nps.collector.spool import Spool
+
+log = logging.getLogger(__name__)
+
+# Only errors that mean "the database is not reachable right now" go to the spool; anything else is a bug.
+UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
+
+SQL = {
+    "responses": "insert into landing.responses (survey_id, score, comment, reasons, language, responded_at, source) "
+                 "values (%(survey_id)s, %(score)s, %(comment)s, %(reasons)s, %(language)s, %(responded_at)s, "
+                 "%(source)s)",
+    "clicks": "insert into landing.clicks (survey_id, score, clicked_at, user_agent) "
+              "values (%(survey_id)s, %(score)s, %(clicked_at)s, %(user_agent)s)",
+    "sendgrid_events": "insert into landing.sendgrid_events (sg_event_id, event, payload) "
+                       "values (%(sg_event_id)s, %(event)s, %(payload)s::jsonb)",
+}
+
+
+def _for_db(table: str, row: dict, replayed: bool) -> dict:
+    row = dict(row)
+    if table == "responses":
+        row["source"] = "spool" if replayed else row.get("source", "web")
+        if isinstance(row["responded_at"], str):
+            row["responded_at"] = datetime.fromisoformat(row["responded_at"])
+    elif table == "clicks" and isinstance(row["clicked_at"], str):
+        row["clicked_at"] = datetime.fromisoformat(row["clicked_at"])
+    return row
+
+
+class Store:
+    def __init__(self, db_url: str, spool: Spool, pool_min: int = 1, pool_max: int = 8, timeout_s: float = 2.0):
+        self.spool = spool
+        self.timeout_s = timeout_s
+        self.pool = AsyncConnectionPool(db_url, min_size=pool_min, max_size=pool_max, open=False, timeout=timeout_s,
+                                        kwargs={"autocommit": True}, name="nps-collector")
+        self._down_until = 0.0  # while the DB is known to be away, spool at once instead of waiting per request
+
+    async def open(self) -> None:
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close()
+        self.spool.seal()
+
+    @property
+    def db_down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def _mark_down(self, exc: BaseException) -> None:
+        if not self.db_down:
+            log.warning("database unavailable (%s): spooling to %s", type(exc).__name__, self.spool.dir)
+        self._down_until = time.monotonic() + 2.0
+
+    async def write(self, table: str, rows: list[dict]) -> str:
+        """Insert rows (one transaction); "db" when committed, "spool" when durably spooled instead."""
+        if not self.db_down:
+            try:
+                await self._insert(table, rows, replayed=False)
+                return "db"
+            except UNAVAILABLE as exc:
+                self._mark_down(exc)
+        await asyncio.to_thread(self.spool.append, [{"table": table, "row": row} for row in rows])
+        return "spool"
+
+    async def _insert(self, table: str, rows: list[dict], replayed: bool) -> None:
+        sql = SQL[table]
+        params = [_for_db(table, r, replayed) for r in rows]
+        async with self.pool.connection() as conn:
+            if len(params) == 1:
+                await conn.execute(sql, params[0])
+            else:
+                async with conn.transaction():
+                    async with conn.cursor() as cur:
+                        await cur.executemany(sql, params)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.pool.connection(timeout=1.0) as conn:
+                await conn.execute("select 1")
+            return True
+        except UNAVAILABLE:
+            return False
+
+    async def replay(self) -> int:
+        """Move sealed spool files into landing. Returns the number of rows replayed."""
+        if not await self.ping():
+            return 0
+        self._down_until = 0.0
+        await asyncio.to_thread(self.spool.seal)
+        await asyncio.to_thread(self.spool.seal_orphans)
+        total = 0
+        for path in await asyncio.to_thread(self.spool.claim):
+            records, bad = self.spool.read(path)
+            if bad:
+                keep = path.with_name("bad-" + path.name.removesuffix(".claimed") + ".txt")
+                keep.write_text("\n".join(bad) + "\n")
+                log.error("spool: %d unreadable lines of %s kept in %s", len(bad), path.name, keep.name)
+            try:
+                async with self.pool.connection() as conn, conn.transaction():
+                    for table in ("responses", "clicks", "sendgrid_events"):
+                        rows = [_for_db(table, r["row"], True) for r in records if r.get("table") == table]
+                        if rows:
+                            async with conn.cursor() as cur:
+                                await cur.executemany(SQL[table], rows)
+            except UNAVAILABLE as exc:
+                self.spool.release(path)
+                self._mark_down(exc)
+                return total
+            self.spool.done(path)
+            total += len(records)
+            log.info("spool: replayed %d rows from %s", len(records), path.name)
+        return total
+
+
+def event_row(event: dict) -> dict:
+    sg_event_id = event.get("sg_event_id")
+    return {"sg_event_id": str(sg_event_id)[:200] if sg_event_id is not None else None,
+            "event": str(event.get("event"))[:64] if event.get("event") is not None else None,
+            "payload": json.dumps(event, ensure_ascii=False, separators=(",", ":"))}

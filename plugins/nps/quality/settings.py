@@ -1,0 +1,73 @@
+"""Settings of the data-quality gates (env vars with defaults; read on each call, tests change the environment)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from nps.config import REPO_ROOT, state_dir
+
+DEFAULT_CURRENCIES = "UAH,USD,EUR,PLN"
+# SendGrid Event Webhook event types (reference/protocols.md §3): anything else is a loader or webhook bug.
+DEFAULT_EVENT_TYPES = ("processed,dropped,delivered,deferred,bounce,open,click,spamreport,unsubscribe,"
+                       "group_unsubscribe,group_resubscribe")
+# Transactional tables that must grow every day; the others (customers, CRM) may legitimately not change.
+DEFAULT_ROWCOUNT_TABLES = "raw.onec_sales,raw.onec_sale_lines,raw.onec_orders,raw.onec_order_lines"
+DEFAULT_MART_TABLES = "nps_by_region,nps_by_segment,nps_by_delivery,nps_daily"
+
+
+def _list(name: str, default: str) -> tuple[str, ...]:
+    raw = os.environ.get(name)
+    raw = default if raw is None or raw.strip() == "" else raw
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        return float(raw) if raw.strip() else default
+    except ValueError as exc:
+        raise ValueError(f"setting {name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    known_currencies: tuple[str, ...]
+    event_types: tuple[str, ...]
+    rowcount_tables: tuple[str, ...]
+    mart_tables: tuple[str, ...]
+    jump_factor: float
+    baseline_days: int
+    future_slack_hours: float
+    region_seed: Path | None
+    gx_root: Path
+    alert_emails: tuple[str, ...]
+    summary_emails: tuple[str, ...]
+
+
+def _region_seed() -> Path | None:
+    """The dbt seed that maps region spellings to canonical names (any CSV under dbt_project/seeds named *region*)."""
+    explicit = os.environ.get("NPS_REGION_SEED")
+    if explicit:
+        return Path(explicit)
+    seeds = REPO_ROOT / "dbt_project" / "seeds"
+    found = sorted(seeds.glob("*region*.csv")) if seeds.is_dir() else []
+    return found[0] if found else None
+
+
+def quality_settings() -> QualitySettings:
+    alert = _list("NPS_ALERT_EMAILS", "")
+    return QualitySettings(
+        known_currencies=_list("NPS_KNOWN_CURRENCIES", DEFAULT_CURRENCIES),
+        event_types=_list("NPS_KNOWN_EVENT_TYPES", DEFAULT_EVENT_TYPES),
+        rowcount_tables=_list("NPS_QUALITY_ROWCOUNT_TABLES", DEFAULT_ROWCOUNT_TABLES),
+        mart_tables=_list("NPS_QUALITY_MART_TABLES", DEFAULT_MART_TABLES),
+        jump_factor=_float("NPS_QUALITY_JUMP_FACTOR", 5.0),
+        baseline_days=int(_float("NPS_QUALITY_BASELINE_DAYS", 7)),
+        future_slack_hours=_float("NPS_QUALITY_FUTURE_SLACK_HOURS", 24.0),
+        region_seed=_region_seed(),
+        gx_root=Path(os.environ.get("NPS_GX_DIR") or state_dir() / "gx"),
+        alert_emails=alert,
+        summary_emails=_list("NPS_DQ_SUMMARY_EMAILS", ",".join(alert)),
+    )

@@ -1,0 +1,33 @@
+"""Task bodies of `nps_load_responses` (the DAG file stays thin)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from nps.connections import warehouse_dsn
+
+
+def as_of(context) -> datetime:
+    """The run's data interval end (its logical date when there is no interval): never the wall clock."""
+    return context.get("data_interval_end") or context["logical_date"]
+
+
+def replay_spool(context) -> dict:
+    from nps.responses.spool import replay_spool as replay
+
+    return replay(warehouse_dsn())
+
+
+def load_file_drops(context) -> dict:
+    from nps.responses.files import load_drop_dir
+
+    results = load_drop_dir(warehouse_dsn(), as_of(context), context.get("run_id"))
+    return {"files": len(results), "loaded": sum(r["status"] == "loaded" for r in results),
+            "rejected": sum(r["status"] == "rejected" for r in results),
+            "quarantined": sum(r.get("quarantined", 0) for r in results)}
+
+
+def load_landing(context) -> dict:
+    from nps.responses.landing import load_landing as load
+
+    return load(warehouse_dsn(), context.get("run_id"))

@@ -1,0 +1,52 @@
+"""Helpers for the collector tests: a login as nps_collector on the test database, settings, tokens, signing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from nps import tokens
+from nps.collector.settings import CollectorSettings
+from nps.collector.webhook import public_key_b64, sign
+
+TOKEN_SECRET = "collector-test-secret"
+# Roles are cluster-wide: every test session on this server shares this fixed password (set, never unset).
+COLLECTOR_TEST_PASSWORD = "nps-collector-test-pw"
+PRIVATE_KEY = ec.generate_private_key(ec.SECP256R1())
+PUBLIC_KEY = public_key_b64(PRIVATE_KEY)
+
+
+def collector_url(warehouse_url: str, password: str = COLLECTOR_TEST_PASSWORD) -> str:
+    """The same database, as nps_collector (INSERT on landing only)."""
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(f"alter role nps_collector with login password '{password}'")
+    parts = urlsplit(warehouse_url)
+    netloc = f"nps_collector:{password}@{parts.hostname}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def settings(db_url: str, spool_dir: Path, **overrides) -> CollectorSettings:
+    values = dict(db_url=db_url, token_secret=TOKEN_SECRET, spool_dir=spool_dir, webhook_public_key=PUBLIC_KEY,
+                  rate_limit_per_minute=0, replay_interval_s=0.2, db_timeout_s=1.0)
+    values.update(overrides)
+    return CollectorSettings(**values)
+
+
+def token(survey_id: str, issued_at: datetime | None = None, ttl_days: int = 60) -> str:
+    return tokens.mint(survey_id, issued_at=issued_at or datetime.now(UTC), ttl=timedelta(days=ttl_days),
+                       secret=TOKEN_SECRET)
+
+
+def signed(body: bytes, timestamp: int | None = None, key=None) -> dict[str, str]:
+    ts = int(datetime.now(UTC).timestamp()) if timestamp is None else timestamp
+    return {**sign(key or PRIVATE_KEY, body, ts), "Content-Type": "application/json"}
+
+
+def count(conn: psycopg.Connection, table: str, survey_id: str | None = None) -> int:
+    if survey_id is None:
+        return conn.execute(f"select count(*) from {table}").fetchone()[0]
+    return conn.execute(f"select count(*) from {table} where survey_id = %s", (survey_id,)).fetchone()[0]

@@ -1,0 +1,240 @@
+"""The collector on a real Postgres: tokens, pages, answers, clicks, limits and the signed SendGrid webhook."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from collector_support import PRIVATE_KEY, collector_url, count, settings, signed, token
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi.testclient import TestClient
+
+from nps import clock
+from nps.collector.app import create_app
+from nps.collector.webhook import WebhookRejected, WebhookVerifier
+
+
+@pytest.fixture(scope="module")
+def collector_dsn(warehouse_url):
+    return collector_url(warehouse_url)
+
+
+@pytest.fixture
+def client(collector_dsn, tmp_path):
+    with TestClient(create_app(settings(collector_dsn, tmp_path / "spool")), follow_redirects=False) as c:
+        yield c
+
+
+def sid() -> str:
+    return "s-" + uuid.uuid4().hex[:12]
+
+
+def test_collector_does_not_import_airflow():
+    code = "import sys, nps.collector.app, nps.collector.cli; print('airflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_collector_role_can_only_insert(collector_dsn):
+    import psycopg
+
+    with psycopg.connect(collector_dsn, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select count(*) from landing.responses")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("insert into raw.survey_responses (survey_id, score, responded_at) values ('x', 1, now())")
+
+
+def test_get_from_email_button_shows_score_but_records_nothing(client, db):
+    survey = sid()
+    r = client.get(f"/s/{token(survey)}/9?lang=en", headers={"User-Agent": "LinkScanner/1.0"})
+    assert r.status_code == 200
+    assert 'value="9" checked' in r.text
+    for reason in ("Delivery speed", "Delivery accuracy", "Product quality", "Price", "Manager / service", "Other"):
+        assert reason in r.text
+    assert '<textarea id="comment" name="comment"' in r.text
+    assert count(db, "landing.responses", survey) == 0  # a GET alone never records an answer
+    click = db.execute("select score, user_agent from landing.clicks where survey_id = %s", (survey,)).fetchall()
+    assert click == [(9, "LinkScanner/1.0")]
+    assert "script-src 'sha256-" in r.headers["content-security-policy"]
+    assert r.headers["referrer-policy"] == "no-referrer"
+    assert "http://" not in r.text and "https://" not in r.text  # no external assets
+
+
+def test_survey_page_links_every_score(client, db):
+    survey = sid()
+    tok = token(survey)
+    r = client.get(f"/s/{tok}?lang=uk")
+    assert r.status_code == 200 and '<html lang="uk">' in r.text
+    for n in range(11):
+        assert f'href="/s/{tok}/{n}?lang=uk"' in r.text
+    assert count(db, "landing.responses", survey) == 0
+
+
+def test_on_load_post_then_submit_with_comment(client, db, tmp_path, monkeypatch):
+    clock_file = tmp_path / "clock"
+    simulated = datetime(2026, 3, 5, 12, 30, tzinfo=UTC)
+    clock.set_simulated_now(clock_file, simulated)
+    monkeypatch.setenv("NPS_SIMULATION", "1")
+    monkeypatch.setenv("NPS_CLOCK_FILE", str(clock_file))
+    survey = sid()
+    tok = token(survey, issued_at=simulated)
+    r = client.post(f"/s/{tok}?lang=en", data={"score": "3", "lang": "en"}, headers={"Accept": "application/json"})
+    assert r.status_code == 200 and r.json() == {"ok": True, "stored": "db"}
+    clock.set_simulated_now(clock_file, simulated + timedelta(minutes=2))
+    comment = "<script>alert('x')</script> Доставка запізнилась\r\nна 3 дні & ще"
+    r = client.post(f"/s/{tok}?lang=en", data={"score": "4", "comment": comment, "lang": "uk",
+                                               "reasons": ["delivery_speed", "price", "price"]})
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/s/{tok}?lang=uk&thanks=1"
+    rows = db.execute("select score, comment, reasons, language, responded_at, source from landing.responses "
+                      "where survey_id = %s order by id", (survey,)).fetchall()
+    assert rows == [(3, None, [], "en", simulated, "web"),
+                    (4, comment, ["delivery_speed", "price"], "uk", simulated + timedelta(minutes=2), "web")]
+    thanks = client.get(r.headers["location"])
+    assert thanks.status_code == 200 and "Дякуємо!" in thanks.text
+    assert "<script>alert" not in thanks.text
+
+
+@pytest.mark.parametrize("lang,word", [("uk", "порекомендуєте"), ("ru", "порекомендуете"),
+                                       ("en", "recommend"), ("pl", "polecisz")])
+def test_pages_are_localized(client, lang, word):
+    r = client.get(f"/s/{token(sid())}/10?lang={lang}")
+    assert r.status_code == 200 and f'<html lang="{lang}">' in r.text and word in r.text
+
+
+def test_accept_language_fallback(client):
+    r = client.get(f"/s/{token(sid())}", headers={"Accept-Language": "de-DE,de;q=0.9,ru;q=0.8,en;q=0.5"})
+    assert '<html lang="ru">' in r.text
+
+
+def test_forged_token_is_404_and_writes_nothing(client, db):
+    survey = sid()
+    good = token(survey)
+    forged = good[:-2] + ("AA" if not good.endswith("AA") else "BB")
+    other_secret = good.rsplit(".", 1)[0] + ".AAAAAAAAAAAAAAAAAAAAAA"
+    for bad in (forged, other_secret, "not-a-token", f"{survey}.zzzz.sig"):
+        assert client.get(f"/s/{bad}/5").status_code == 404
+        assert client.get(f"/s/{bad}").status_code == 404
+        assert client.post(f"/s/{bad}", data={"score": "5"}).status_code == 404
+    assert count(db, "landing.responses", survey) == 0
+    assert count(db, "landing.clicks", survey) == 0
+
+
+def test_expired_token_is_410_with_friendly_page(client, db):
+    survey = sid()
+    old = token(survey, issued_at=datetime.now(UTC) - timedelta(days=61))
+    r = client.get(f"/s/{old}/7?lang=en")
+    assert r.status_code == 410 and "This survey has closed" in r.text
+    r = client.post(f"/s/{old}?lang=pl", data={"score": "7"})
+    assert r.status_code == 410 and "Ankieta zakończona" in r.text
+    assert client.post(f"/s/{old}", data={"score": "7"}, headers={"Accept": "application/json"}).json() == {
+        "error": "expired"}
+    assert count(db, "landing.responses", survey) == 0 and count(db, "landing.clicks", survey) == 0
+
+
+def test_bad_input_is_refused_and_writes_nothing(client, db):
+    survey = sid()
+    tok = token(survey)
+    assert client.post(f"/s/{tok}", data={"score": "11"}).status_code == 422
+    assert client.post(f"/s/{tok}", data={"score": "-1"}).status_code == 422
+    assert client.post(f"/s/{tok}", data={"comment": "no score"}).status_code == 422
+    assert client.post(f"/s/{tok}", data={"score": "5", "reasons": "bribery"}).status_code == 422
+    assert client.post(f"/s/{tok}", data={"score": "5", "comment": "x" * 2001}).status_code == 422
+    assert client.post(f"/s/{tok}", content=b"score=5&comment=" + b"y" * 20_000,
+                       headers={"Content-Type": "application/x-www-form-urlencoded"}).status_code == 413
+    assert client.post(f"/s/{tok}", files={"score": (None, "5")}).status_code == 415
+    assert client.get(f"/s/{tok}/11").status_code == 404
+    assert count(db, "landing.responses", survey) == 0
+
+
+def test_rate_limit_per_ip(collector_dsn, tmp_path):
+    app = create_app(settings(collector_dsn, tmp_path / "spool", rate_limit_per_minute=3))
+    with TestClient(app) as c:
+        codes = [c.get(f"/s/{token(sid())}").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
+def test_healthz(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.json()["database"] is True
+
+
+def _event(survey: str, kind: str = "delivered") -> dict:
+    return {"email": "anna@example.com", "event": kind, "timestamp": int(datetime.now(UTC).timestamp()),
+            "sg_event_id": base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
+            "sg_message_id": "msg-1.filter", "smtp-id": "<x@y>", "survey_id": survey, "kind": "invite",
+            "category": ["nps"]}
+
+
+def test_signed_webhook_good_duplicate_bad_stale(client, db):
+    survey = sid()
+    events = [_event(survey, "processed"), _event(survey, "delivered"), _event(survey, "open")]
+    body = json.dumps(events).encode() + b"\r\n"
+    r = client.post("/webhooks/sendgrid", content=body, headers=signed(body))
+    assert r.status_code == 200 and r.json() == {"received": 3, "accepted": 3}
+    stored = db.execute("select sg_event_id, event, payload from landing.sendgrid_events "
+                        "where payload->>'survey_id' = %s order by id", (survey,)).fetchall()
+    assert [(s, e) for s, e, _ in stored] == [(ev["sg_event_id"], ev["event"]) for ev in events]
+    assert stored[0][2] == events[0]
+    # SendGrid retries: the same batch again is acknowledged and not stored twice
+    r = client.post("/webhooks/sendgrid", content=body, headers=signed(body))
+    assert r.status_code == 200 and r.json()["accepted"] == 0
+    # tampered body, wrong key, stale and future timestamps, missing headers: 403, nothing written
+    other = [_event(survey, "bounce")]
+    other_body = json.dumps(other).encode()
+    tampered = signed(body)
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    now = int(datetime.now(UTC).timestamp())
+    for headers in (tampered, signed(other_body, key=stranger), signed(other_body, timestamp=now - 601),
+                    signed(other_body, timestamp=now + 601), {"Content-Type": "application/json"}):
+        assert client.post("/webhooks/sendgrid", content=other_body, headers=headers).status_code == 403
+    assert db.execute("select count(*) from landing.sendgrid_events where payload->>'survey_id' = %s",
+                      (survey,)).fetchone()[0] == 3
+
+
+def test_webhook_without_configured_key_refuses(collector_dsn, tmp_path, db):
+    with TestClient(create_app(settings(collector_dsn, tmp_path / "s", webhook_public_key=""))) as c:
+        body = json.dumps([_event("s-nokey")]).encode()
+        assert c.post("/webhooks/sendgrid", content=body, headers=signed(body)).status_code == 403
+    assert db.execute("select count(*) from landing.sendgrid_events where payload->>'survey_id' = 's-nokey'"
+                      ).fetchone()[0] == 0
+
+
+def test_webhook_rejects_non_array_json(client):
+    body = b'{"event":"open"}'
+    assert client.post("/webhooks/sendgrid", content=body, headers=signed(body)).status_code == 400
+
+
+def test_sendgrid_official_test_vector():
+    """The vector from sendgrid-python's test_eventwebhook.py (reference/protocols.md §3.2)."""
+    key = ("MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpi"
+           "glSI8eNEc6wEA3F+g==")
+    signature = "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM="
+    body = (json.dumps([{"email": "hello@world.com", "event": "dropped", "reason": "Bounced Address",
+                         "sg_event_id": "ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA",
+                         "sg_message_id": "LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0",
+                         "smtp-id": "<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>",
+                         "timestamp": 1600112492}], sort_keys=True, separators=(",", ":")) + "\r\n").encode()
+    verifier = WebhookVerifier(key, max_age_s=600)
+    at = datetime.fromtimestamp(1600112502 + 5, UTC)
+    verifier.verify(body, signature, "1600112502", at)
+    with pytest.raises(WebhookRejected, match="bad signature"):
+        verifier.verify(body.rstrip(b"\r\n"), signature, "1600112502", at)
+    with pytest.raises(WebhookRejected, match="stale"):
+        verifier.verify(body, signature, "1600112502", at + timedelta(hours=1))
+
+
+def test_public_key_is_checked():
+    from nps.collector.webhook import public_key_b64
+
+    with pytest.raises(ValueError, match="P-256"):
+        WebhookVerifier(public_key_b64(ec.generate_private_key(ec.SECP384R1())))
+    with pytest.raises(ValueError, match="base64 DER"):
+        WebhookVerifier("bm90IGEga2V5")
+    assert WebhookVerifier(public_key_b64(PRIVATE_KEY)).key.curve.name == "secp256r1"
