@@ -1,13 +1,7 @@
-"""Test support for the close-loop tests: input tables, and small loopback stand-ins for SendGrid and Bitrix24
-(used until the project's fakes are merged; they speak the same wire format: reference/protocols.md §2.1, §3.1)."""
+"""Test support for the close-loop tests: the input relations (as the dbt model and seed will provide them) and
+the project's fakes (nps.fakes) wired as the nps_crm / nps_sendgrid connections."""
 
 from __future__ import annotations
-
-import json
-import threading
-import uuid
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 INPUT_DDL = """
 drop table if exists ops.detractor_cases;
@@ -17,9 +11,9 @@ create table ops.detractor_cases (
     score smallint, reasons text[], comment text, responded_at timestamptz, order_number text,
     delivered_at timestamp, promised_date date, delay_days integer, is_in_full boolean, nps_category text
 );
-create schema if not exists staging;
-drop table if exists staging.region_managers;
-create table staging.region_managers (region text, manager_email text, manager_name text, language text);
+create schema if not exists intermediate;
+drop table if exists intermediate.region_managers;
+create table intermediate.region_managers (region text, manager_email text, manager_name text, language text);
 truncate ops.case_state, ops.digests, raw.crm_users;
 """
 
@@ -48,117 +42,7 @@ def add_crm_user(db, user_id: str, email: str, name: str, language: str = "uk", 
 
 
 def add_region_manager(db, region: str, email: str, name: str, language: str = "uk") -> None:
-    db.execute("insert into staging.region_managers values (%s, %s, %s, %s)", (region, email, name, language))
-
-
-class _Server:
-    def __init__(self, handler_cls):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
-        self.httpd.owner = self
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def _json(self, status: int, body, headers: dict | None = None) -> None:
-        data = json.dumps(body).encode() if body is not None else b""
-        self.send_response(status)
-        if body is not None:
-            self.send_header("Content-Type", "application/json")
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(length) or b"{}")
-
-
-class SendGridStandIn(_Server):
-    """POST /v3/mail/send: 202 + X-Message-Id, or the queued failures (status codes) first."""
-
-    def __init__(self):
-        self.messages: list[dict] = []
-        self.fail_with: list[int] = []
-        super().__init__(self._handler())
-
-    def _handler(self):
-        class Handler(_Handler):
-            def do_POST(self):
-                owner = self.server.owner
-                body = self._body()
-                if self.path != "/v3/mail/send" or not self.headers.get("Authorization", "").startswith("Bearer "):
-                    return self._json(401, {"errors": [{"message": "unauthorized", "field": None, "help": None}]})
-                if not body.get("personalizations") or not body.get("from"):
-                    return self._json(400, {"errors": [{"message": "personalizations and from are required",
-                                                        "field": "personalizations", "help": None}]})
-                if owner.fail_with:
-                    status = owner.fail_with.pop(0)
-                    return self._json(status, {"errors": [{"message": "injected failure", "field": None,
-                                                           "help": None}]})
-                owner.messages.append(body)
-                self._json(202, None, {"X-Message-Id": uuid.uuid4().hex[:22]})
-        return Handler
-
-
-class BitrixStandIn(_Server):
-    """Webhook /rest/1/test/<method>: tasks.task.add / tasks.task.get; `limit_next` 503 QUERY_LIMIT_EXCEEDED."""
-
-    def __init__(self):
-        self.tasks: dict[str, dict] = {}
-        self.calls: list[str] = []
-        self.limit_next = 0
-        super().__init__(self._handler())
-
-    @property
-    def webhook(self) -> str:
-        return self.url + "/rest/1/test/"
-
-    def close_task(self, task_id: str, closed: str = "2026-03-04T15:30:00+02:00") -> None:
-        self.tasks[task_id].update(status="5", closedDate=closed)
-
-    def _handler(self):
-        class Handler(_Handler):
-            def do_POST(self):
-                owner = self.server.owner
-                prefix = "/rest/1/test/"
-                if not self.path.startswith(prefix):
-                    return self._json(401, {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"})
-                method = self.path[len(prefix):].removesuffix(".json")
-                body = self._body()
-                owner.calls.append(method)
-                if owner.limit_next:
-                    owner.limit_next -= 1
-                    return self._json(503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"})
-                if method == "tasks.task.add":
-                    fields = body.get("fields") or {}
-                    if not fields.get("TITLE") or not fields.get("RESPONSIBLE_ID"):
-                        return self._json(400, {"error": "ERROR_CORE", "error_description": "TITLE, RESPONSIBLE_ID"})
-                    task_id = str(1000 + len(owner.tasks))
-                    owner.tasks[task_id] = {"id": task_id, "title": fields["TITLE"],
-                                            "description": fields.get("DESCRIPTION", ""),
-                                            "responsibleId": str(fields["RESPONSIBLE_ID"]),
-                                            "deadline": fields.get("DEADLINE"), "status": "2", "closedDate": None,
-                                            "createdDate": datetime.now(UTC).isoformat()}
-                    return self._json(200, {"result": {"task": owner.tasks[task_id]}})
-                if method == "tasks.task.get":
-                    task = owner.tasks.get(str(body.get("taskId")))
-                    return self._json(200, {"result": {"task": task} if task else []})
-                return self._json(404, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"})
-        return Handler
+    db.execute("insert into intermediate.region_managers values (%s, %s, %s, %s)", (region, email, name, language))
 
 
 def cleanup(db) -> None:
@@ -166,5 +50,26 @@ def cleanup(db) -> None:
     db.execute("""
         truncate ops.case_state, ops.digests, raw.crm_users;
         drop table if exists ops.detractor_cases;
-        drop table if exists staging.region_managers;
+        drop table if exists intermediate.region_managers;
     """)
+
+
+def connect_fakes(monkeypatch, stack, *, crm: bool = True) -> None:
+    """Point the connections at a fake stack; start every test from empty mailboxes and task lists."""
+    stack.sendgrid.clear_messages()
+    stack.sendgrid.faults.fail_next = 0
+    stack.crm.faults.fail_next = 0
+    stack.crm.tasks.clear()
+    for name, value in stack.airflow_env().items():
+        monkeypatch.setenv(name, value)
+    if not crm:
+        monkeypatch.delenv("AIRFLOW_CONN_NPS_CRM", raising=False)
+    monkeypatch.setenv("NPS_CLOSELOOP_CRM_TASKS", "auto" if crm else "off")
+
+
+def sent_bodies(stack) -> list[dict]:
+    return [m["body"] for m in stack.sendgrid.messages()]
+
+
+def text_of(body: dict) -> str:
+    return next(c["value"] for c in body["content"] if c["type"] == "text/plain")

@@ -3,20 +3,21 @@ Bitrix24 tasks (created once, status read back) and the BI mart's numbers."""
 
 from __future__ import annotations
 
-import json
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import jinja2
 import pytest
 from closeloop_support import (
-    BitrixStandIn,
-    SendGridStandIn,
     add_case,
     add_crm_user,
     add_region_manager,
     cleanup,
+    connect_fakes,
     reset,
+    sent_bodies,
+    text_of,
 )
 
 from nps.closeloop import cases, crm_tasks, digest, owners, run, send
@@ -33,26 +34,19 @@ def day(d: str, token: str = "run#1") -> RunDay:
     return RunDay.of(datetime.fromisoformat(d).replace(tzinfo=UTC), "Europe/Kyiv", token)
 
 
-@pytest.fixture
-def sendgrid():
-    server = SendGridStandIn()
-    yield server
-    server.close()
+@pytest.fixture(scope="module")
+def fakes(tmp_path_factory):
+    """The project's fakes (SendGrid validates against the official OAI file; Bitrix24 keeps tasks)."""
+    from nps.fakes import start_fakes
+
+    with start_fakes(tmp_path_factory.mktemp("close-loop-fakes")) as stack:
+        yield stack
 
 
 @pytest.fixture
-def bitrix():
-    server = BitrixStandIn()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def env(db, monkeypatch, sendgrid):
+def env(db, monkeypatch, fakes):
     reset(db)
-    monkeypatch.setenv("AIRFLOW_CONN_NPS_SENDGRID", json.dumps(
-        {"conn_type": "http", "host": sendgrid.url, "password": "SG.test-key"}))
-    monkeypatch.setenv("NPS_CLOSELOOP_CRM_TASKS", "off")
+    connect_fakes(monkeypatch, fakes, crm=False)
     monkeypatch.setenv("NPS_FALLBACK_MANAGER_EMAIL", "cx@firm.ua")
     add_crm_user(db, "7", "olena@firm.ua", "Олена", "uk")
     add_crm_user(db, "9", "pavel@firm.ua", "Павел", "ru")
@@ -133,35 +127,36 @@ def test_digest_content_per_manager_rendered_and_localized(env):
     assert "0/10" in text
 
 
-def test_digest_sent_exactly_once_across_reruns_and_retries(env, sendgrid):
+def test_digest_sent_exactly_once_across_reruns_and_retries(env, fakes):
     db = env
     add_case(db, "s-1", assigned_by="7")
     add_case(db, "s-2", assigned_by="7", customer="Марія")
     run.open_cases(day("2026-03-02"))
-    sendgrid.fail_with = [500]                            # SendGrid refuses the first request
+    fakes.sendgrid.faults.fail_next = 1                   # SendGrid answers 500 to the first request
     with pytest.raises(run.CloseLoopError, match="refused"):
         run.send_digests(day("2026-03-02", "run#1"))
-    assert sendgrid.messages == []
+    assert sent_bodies(fakes) == []
     assert {s["digest_id"] for s in states(db).values()} == {None}          # released for the retry
     result = run.send_digests(day("2026-03-02", "run#2"))                  # Airflow's retry
-    assert result["sent"] == 1 and len(sendgrid.messages) == 1
-    message = sendgrid.messages[0]
+    assert result["sent"] == 1 and len(sent_bodies(fakes)) == 1
+    message = sent_bodies(fakes)[0]
     assert message["personalizations"][0]["to"][0]["email"] == "olena@firm.ua"
     assert {c["type"] for c in message["content"]} == {"text/plain", "text/html"}
     assert message["custom_args"]["kind"] == "digest"
-    text = next(c["value"] for c in message["content"] if c["type"] == "text/plain")
+    text = text_of(message)
     assert "Іван Петренко" in text and "Марія" in text
     row = db.execute("select status, message_id, survey_ids from ops.digests").fetchone()
-    assert row[0] == "sent" and row[1] and sorted(row[2]) == ["s-1", "s-2"]
+    assert row[0] == "sent" and sorted(row[2]) == ["s-1", "s-2"]
+    assert row[1] == fakes.sendgrid.messages()[0]["message_id"]             # X-Message-Id recorded
     assert all(s["notified_at"] is not None for s in states(db).values())
     # a whole re-run of the day, and the next day: no second entry for these cases
     run.open_cases(day("2026-03-02", "rerun#1"))
     assert run.send_digests(day("2026-03-02", "rerun#1"))["sent"] == 0
     assert run.send_digests(day("2026-03-03", "next#1"))["sent"] == 0
-    assert len(sendgrid.messages) == 1
+    assert len(sent_bodies(fakes)) == 1
 
 
-def test_interrupted_send_is_never_repeated(env, sendgrid):
+def test_interrupted_send_is_never_repeated(env, fakes):
     db = env
     add_case(db, "s-1", assigned_by="7")
     run.open_cases(day("2026-03-02"))
@@ -174,28 +169,29 @@ def test_interrupted_send_is_never_repeated(env, sendgrid):
     assert db.execute("select status from ops.digests").fetchone()[0] == "unknown"
     result = run.send_digests(day("2026-03-03", "next#1"))
     assert result["sent"] == 0 and result["unconfirmed_cases"] == 1         # not in tomorrow's digest either
-    assert sendgrid.messages == []
+    assert sent_bodies(fakes) == []
     # the operator checked SendGrid: it never left. Released, it goes out in the next digest, once.
     digest_id = db.execute("select digest_id from ops.digests").fetchone()[0]
     assert send.release(db, digest_id) == 1
     assert run.send_digests(day("2026-03-04", "next#1"))["sent"] == 1
-    assert len(sendgrid.messages) == 1
+    assert len(sent_bodies(fakes)) == 1
     with pytest.raises(ValueError, match="sent ones stay sent"):
         send.release(db, db.execute("select max(digest_id) from ops.digests").fetchone()[0])
 
 
-def test_overdue_cases_listed_again_until_closed(env, sendgrid):
+def test_overdue_cases_listed_again_until_closed(env, fakes):
     db = env
     add_case(db, "s-old", assigned_by="7", responded_at="2026-03-02T11:00:00+02:00")    # Monday: due Wednesday
     run.open_cases(day("2026-03-03"))
     run.send_digests(day("2026-03-03"))
-    assert len(sendgrid.messages) == 1
+    assert len(sent_bodies(fakes)) == 1
     add_case(db, "s-new", assigned_by="7", responded_at="2026-03-04T16:00:00+02:00", customer="Нова Клієнтка")
     run.open_cases(day("2026-03-05"))                    # Thursday
     result = run.send_digests(day("2026-03-05"))
     assert result["sent"] == 1
-    text = next(c["value"] for c in sendgrid.messages[1]["content"] if c["type"] == "text/plain")
-    assert "нові критики — 1, прострочені — 1" in sendgrid.messages[1]["subject"]
+    second = sent_bodies(fakes)[1]
+    text = text_of(second)
+    assert "нові критики — 1, прострочені — 1" in second["subject"]
     new_part, overdue_part = text.split("== Прострочені випадки (1) ==")
     assert "Нова Клієнтка" in new_part and "Іван Петренко" in overdue_part
     assert "прострочено на 1 робочий день" in overdue_part
@@ -203,66 +199,87 @@ def test_overdue_cases_listed_again_until_closed(env, sendgrid):
     assert row == (["s-old"], ["s-new"])
     db.execute("update ops.case_state set status = 'closed', closed_at = now() where survey_id = 's-old'")
     assert run.send_digests(day("2026-03-06"))["sent"] == 0   # s-new not yet overdue (due Fri), s-old closed
-    assert len(sendgrid.messages) == 2
+    assert len(sent_bodies(fakes)) == 2
 
 
-def test_bitrix_task_created_once_and_status_read_back(env, bitrix, monkeypatch):
+def test_bitrix_task_created_once_and_status_read_back(env, fakes, monkeypatch):
     db = env
-    monkeypatch.setenv("NPS_CLOSELOOP_CRM_TASKS", "auto")
-    monkeypatch.setenv("AIRFLOW_CONN_NPS_CRM", json.dumps({"conn_type": "http", "host": bitrix.webhook}))
+    connect_fakes(monkeypatch, fakes, crm=True)
     add_case(db, "s-crm", assigned_by="7")
     add_case(db, "s-seed-no-user", region="Львівська")   # lviv@firm.ua is no CRM user: no task, said so
     run.open_cases(day("2026-03-02"))
-    bitrix.limit_next = 1                                 # the leaky bucket is full once: backoff, then through
     result = run.create_crm_tasks(day("2026-03-02"))
     assert (result["created"], result["no_user"]) == (1, 1)
-    assert list(bitrix.tasks) == ["1000"]
-    task = bitrix.tasks["1000"]
+    (task_id, task), = fakes.crm.tasks.items()
     assert task["responsibleId"] == "7" and task["deadline"] == "2026-03-03T18:00:00+02:00"
     assert task["title"] == "NPS 3/10: Іван Петренко" and "+380501112233" in task["description"]
     # retried run, and the next day: no second task
     run.create_crm_tasks(day("2026-03-02", "run#2"))
     run.create_crm_tasks(day("2026-03-03"))
-    assert bitrix.calls.count("tasks.task.add") == 2      # the 503 and the one that went through
-    assert states(db)["s-crm"]["crm_task_id"] == "1000"
-    # the manager works on it, then completes it in Bitrix24: read back into the case
-    bitrix.tasks["1000"]["status"] = "3"
+    assert len(fakes.crm.tasks) == 1 and states(db)["s-crm"]["crm_task_id"] == task_id
+    # the manager starts it, then completes it in Bitrix24: read back into the case
+    fakes.crm.set_task_status(task_id, 3)
     assert run.read_back_task_status(day("2026-03-03"))["in_progress"] == 1
     assert states(db)["s-crm"]["status"] == "in_progress"
-    bitrix.close_task("1000", "2026-03-04T15:30:00+02:00")
+    closed = fakes.crm.set_task_status(task_id, 5)["closedDate"]
     assert run.read_back_task_status(day("2026-03-05"))["closed"] == 1
     st = states(db)["s-crm"]
-    assert st["status"] == "closed" and st["closed_at"] == datetime(2026, 3, 4, 13, 30, tzinfo=UTC)
+    assert st["status"] == "closed" and st["closed_at"] == datetime.fromisoformat(closed)
     assert run.read_back_task_status(day("2026-03-06"))["checked"] == 0   # closed cases are not polled
+    # a case closed in the CRM is neither announced nor listed as overdue; the other one goes to its seed manager
+    run.send_digests(day("2026-03-09"))
+    (body,) = sent_bodies(fakes)
+    assert body["personalizations"][0]["to"][0]["email"] == "lviv@firm.ua"
+    assert "s-seed-no-user" in text_of(body) and "s-crm" not in text_of(body)
 
 
-def test_interrupted_task_creation_is_not_repeated(env, bitrix, monkeypatch):
+def test_refused_task_is_retried_interrupted_one_is_not(env, fakes, monkeypatch):
     db = env
-    monkeypatch.setenv("AIRFLOW_CONN_NPS_CRM", json.dumps({"conn_type": "http", "host": bitrix.webhook}))
-    monkeypatch.setenv("NPS_CLOSELOOP_CRM_TASKS", "on")
+    connect_fakes(monkeypatch, fakes, crm=True)
     add_case(db, "s-crm", assigned_by="7")
     run.open_cases(day("2026-03-02"))
-    db.execute("update ops.case_state set crm_task_state = 'claimed', crm_task_claim = 'dead#1'")
-    result = run.create_crm_tasks(day("2026-03-02", "dead#2"))
-    assert result["stale_claims"] == 1 and result["created"] == 0 and bitrix.tasks == {}
+    fakes.crm.faults.fail_next = 1                        # Bitrix24 answers 500 INTERNAL_SERVER_ERROR once
+    with pytest.raises(run.CloseLoopError, match="could not be created"):
+        run.create_crm_tasks(day("2026-03-02", "run#1"))
+    assert fakes.crm.tasks == {} and states(db)["s-crm"]["crm_task_id"] is None
+    assert run.create_crm_tasks(day("2026-03-02", "run#2"))["created"] == 1
+    add_case(db, "s-dead", assigned_by="7", customer="Ще Один")
+    run.open_cases(day("2026-03-03"))
+    db.execute("update ops.case_state set crm_task_state = 'claimed', crm_task_claim = 'dead#1' "
+               "where survey_id = 's-dead'")            # the worker died during tasks.task.add
+    result = run.create_crm_tasks(day("2026-03-03", "dead#2"))
+    assert result["stale_claims"] == 1 and result["created"] == 0 and len(fakes.crm.tasks) == 1
+    # a task deleted in Bitrix24 is reported as missing, not fatal
+    fakes.crm.tasks.clear()
+    assert run.read_back_task_status(day("2026-03-04"))["missing"] == 1
 
 
-def test_bitrix_client_errors_and_backoff():
-    server = BitrixStandIn()
+def test_bitrix_client_backs_off_on_the_leaky_bucket():
+    from nps.fakes.bitrix import Bitrix24Fake
+
+    fake = Bitrix24Fake(None, rate=4.0, burst=1).start(0)     # one request per 250 ms
     try:
         pauses: list[float] = []
-        client = Bitrix24(server.webhook, sleep=pauses.append, max_attempts=3, backoff=0.25)
-        server.limit_next = 2
-        assert client.get_task("1") is None and pauses == [0.25, 0.5]
-        server.limit_next = 5
+
+        def pause(seconds: float) -> None:
+            pauses.append(seconds)
+            time.sleep(seconds)
+
+        client = Bitrix24(fake.webhook_url, sleep=pause, backoff=0.05)
+        task_id = client.add_task({"TITLE": "t", "RESPONSIBLE_ID": 1})
+        assert client.get_task(task_id)["id"] == task_id    # the second call in a row hit the full bucket
+        assert fake.throttled >= 1 and pauses
+        assert client.get_task("999") is None
+        impatient = Bitrix24(fake.webhook_url, sleep=lambda s: None, max_attempts=1)
         with pytest.raises(BitrixError, match="QUERY_LIMIT_EXCEEDED"):
-            client.get_task("1")
+            impatient.get_task("1")
+            impatient.get_task("1")
         with pytest.raises(BitrixError, match="NO_AUTH_FOUND"):
-            Bitrix24(server.url + "/rest/1/wrong/", sleep=pauses.append).get_task("1")
+            Bitrix24(fake.base_url + "/rest/1/wrong/", sleep=pause).get_task("1")
         with pytest.raises(ValueError, match="http"):
             Bitrix24("ftp://x")
     finally:
-        server.close()
+        fake.stop()
     assert crm_tasks.case_status("5") == "closed" and crm_tasks.case_status("6") == "open"
 
 

@@ -96,3 +96,25 @@ def test_settings_defaults_and_bad_values(monkeypatch):
     monkeypatch.setenv("NPS_CLOSELOOP_MANAGERS_RELATION", "region_managers; drop table x")
     with pytest.raises(ValueError, match="schema.table"):
         settings()
+
+
+@pytest.mark.parametrize("lang", ["uk", "ru", "en", "pl"])
+def test_digest_renders_in_every_language(lang):
+    from datetime import UTC, datetime
+
+    from nps.closeloop.digest import Digest, render
+
+    case = {"survey_id": "s-1", "kind": "detractor", "customer_name": "Jan Kowalski", "company_name": None,
+            "phone": "+48 600 000 000", "email": "jan@example.pl", "region": "Львівська", "order_number": "ZK-9",
+            "delivered_at": None, "promised_date": date(2026, 2, 24), "delay_days": None, "is_in_full": None,
+            "score": 2, "reasons": "{delivery_speed,price}", "comment": "Za późno & drogo",
+            "responded_at": datetime(2026, 3, 1, 8, tzinfo=UTC), "opened_at": datetime(2026, 3, 1, 8, tzinfo=UTC),
+            "sla_due_date": date(2026, 2, 25), "crm_task_id": "77", "status": "open"}
+    digest = Digest("m@firm.ua", None, lang, date(2026, 3, 2), overdue=[case])
+    subject, text, html = render(digest, BusinessCalendar(""), "Europe/Kyiv")
+    t = i18n.strings(lang)
+    assert t["section_overdue"] in text and t["section_new"] not in text and t["greeting"] in text
+    assert i18n.reason_label(lang, "price") in text and "#77" in text
+    assert t["overdue_by"].format(days=i18n.count(lang, "bday", 3)) in text     # Wed 25.02 -> Mon 02.03
+    assert "Za późno &amp; drogo" in html and f'lang="{lang}"' in html
+    assert subject == t["subject"].format(new=0, overdue=1, date=i18n.fmt_date(lang, date(2026, 3, 2)))

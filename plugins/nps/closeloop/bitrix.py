@@ -7,6 +7,7 @@ OPERATION_TIME_LIMIT (the leaky bucket drains 2 requests/s). Errors keep Bitrix2
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -14,6 +15,7 @@ import httpx
 
 log = logging.getLogger(__name__)
 
+_NOT_FOUND = re.compile(r"не найден|not found|access denied|доступ запрещен", re.IGNORECASE)
 RETRYABLE = {"QUERY_LIMIT_EXCEEDED", "OVERLOAD_LIMIT", "OPERATION_TIME_LIMIT"}
 
 
@@ -74,9 +76,15 @@ class Bitrix24:
         return str(task["id"])
 
     def get_task(self, task_id: str) -> dict | None:
-        """The task (camelCase fields) or None when it does not exist / is not visible (Bitrix24 answers [])."""
-        result = self.call("tasks.task.get", {"taskId": int(task_id),
-                                              "select": ["ID", "STATUS", "CLOSED_DATE", "RESPONSIBLE_ID"]})
+        """The task (camelCase fields) or None when it does not exist / is not visible: Bitrix24 answers
+        `"result": []`, some portals a 400 "Задача не найдена или доступ запрещен"."""
+        try:
+            result = self.call("tasks.task.get", {"taskId": int(task_id),
+                                                  "select": ["ID", "STATUS", "CLOSED_DATE", "RESPONSIBLE_ID"]})
+        except BitrixError as exc:
+            if exc.status == 400 and _NOT_FOUND.search(exc.description):
+                return None
+            raise
         result = result.get("result")
         if isinstance(result, dict) and isinstance(result.get("task"), dict):
             return result["task"]

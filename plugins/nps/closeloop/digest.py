@@ -62,11 +62,12 @@ def case_details(conn: psycopg.Connection, relation: str, survey_ids: list[str])
 
 
 def plan(conn: psycopg.Connection, run: RunDay, relation: str, directory: Directory) -> list[Digest]:
-    """Today's digests: per owner, the cases not yet in any digest plus open detractor cases past their SLA."""
+    """Today's digests: per owner, the cases not yet in any digest (unless already closed in the CRM) plus open
+    detractor cases past their SLA."""
     with conn.cursor(row_factory=dict_row) as cur:
         fresh = cur.execute("""
             select * from ops.case_state
-             where owner_email is not null and notified_at is null and digest_id is null
+             where owner_email is not null and notified_at is null and digest_id is null and status <> 'closed'
              order by opened_at, survey_id
         """).fetchall()
         overdue = cur.execute("""
@@ -94,6 +95,15 @@ def plan(conn: psycopg.Connection, run: RunDay, relation: str, directory: Direct
     for case in overdue:
         digest_for(case["owner_email"]).overdue.append({**case, **details.get(case["survey_id"], {})})
     return [d for d in digests.values() if not d.is_empty()]
+
+
+def _reasons(value) -> list[str]:
+    """text[] per the input contract; a comma-joined text column is tolerated."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        value = value.strip("{}").split(",")
+    return [str(v).strip().strip('"') for v in value if str(v).strip()]
 
 
 def _delivery(lang: str, case: dict) -> str:
@@ -141,7 +151,7 @@ def view(lang: str, case: dict, today: date, calendar: BusinessCalendar, tz: Zon
         "delivery": _delivery(lang, case),
         "score": f"{score}/10" if score is not None else t["none"],
         "score_value": score,
-        "reasons": ", ".join(i18n.reason_label(lang, r) for r in (case.get("reasons") or [])) or None,
+        "reasons": ", ".join(i18n.reason_label(lang, r) for r in _reasons(case.get("reasons"))) or None,
         "comment": (case.get("comment") or "").strip() or None,
         "answered": i18n.fmt_date(lang, responded),
         "due": i18n.fmt_date(lang, case.get("sla_due_date")) if case.get("kind") == "detractor" else None,
