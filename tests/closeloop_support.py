@@ -11,9 +11,9 @@ create table ops.detractor_cases (
     score smallint, reasons text[], comment text, responded_at timestamptz, order_number text,
     delivered_at timestamp, promised_date date, delay_days integer, is_in_full boolean, nps_category text
 );
-create schema if not exists intermediate;
-drop table if exists intermediate.region_managers;
-create table intermediate.region_managers (region text, manager_email text, manager_name text, language text);
+create schema if not exists staging;
+drop table if exists staging.region_managers;
+create table staging.region_managers (region text, manager_email text, manager_name text, language text);
 truncate ops.case_state, ops.digests, raw.crm_users;
 """
 
@@ -42,7 +42,7 @@ def add_crm_user(db, user_id: str, email: str, name: str, language: str = "uk", 
 
 
 def add_region_manager(db, region: str, email: str, name: str, language: str = "uk") -> None:
-    db.execute("insert into intermediate.region_managers values (%s, %s, %s, %s)", (region, email, name, language))
+    db.execute("insert into staging.region_managers values (%s, %s, %s, %s)", (region, email, name, language))
 
 
 def cleanup(db) -> None:
@@ -50,7 +50,7 @@ def cleanup(db) -> None:
     db.execute("""
         truncate ops.case_state, ops.digests, raw.crm_users;
         drop table if exists ops.detractor_cases;
-        drop table if exists intermediate.region_managers;
+        drop table if exists staging.region_managers;
     """)
 
 

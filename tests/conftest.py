@@ -50,6 +50,8 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     name = getattr(config, "_nps_airflow_db", None)
     if name:
+        if "airflow.settings" in sys.modules:  # close Airflow's pooled connections before the database goes
+            sys.modules["airflow.settings"].dispose_orm()
         with psycopg.connect(os.environ["NPS_WAREHOUSE_URL"], autocommit=True) as conn:
             conn.execute(f'drop database if exists "{name}" with (force)')
 

@@ -61,7 +61,7 @@ def settings() -> CloseLoopSettings:
         raise ValueError(f"NPS_CLOSELOOP_TASK_DEADLINE_HOUR must be 0..23, got {hour}")
     return CloseLoopSettings(
         cases_relation=_relation("NPS_CLOSELOOP_CASES_RELATION", "ops.detractor_cases"),
-        managers_relation=_relation("NPS_CLOSELOOP_MANAGERS_RELATION", "intermediate.region_managers"),
+        managers_relation=_relation("NPS_CLOSELOOP_MANAGERS_RELATION", "staging.region_managers"),
         sla_business_days=base.case_sla_business_days,
         fallback_email=base.fallback_manager_email.strip(),
         default_language=language,
