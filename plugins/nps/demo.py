@@ -288,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
                 run_dag(dags["nps_extract"], at(1), timings)
             # In production the loads' Assets trigger nps_transform right after extraction, and the marts' Asset
             # triggers nps_close_loop; the replay runs them on the first day, every few days and on the last day.
-            if offset % args.transform_every == 0 or day == last_day:
+            if offset % args.transform_every == 0 and day != last_day:
                 clock.set_simulated_now(clock_file, at(2))
                 for dag_id in ("nps_transform", "nps_close_loop"):
                     if dag_id in dags:
@@ -304,11 +304,12 @@ def run(args: argparse.Namespace) -> int:
                 run_dag(dags["nps_load_responses"], at(23), timings)
             _say(f"   day {offset + 1:>2}/{days} {day:%a %Y-%m-%d}: surveys sent {sent:>4}, answers {today:>3} "
                  f"(total {customers.sent_total} sent, {answered} answered)  [{time.monotonic() - t0:4.0f}s]")
-        end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), KYIV).replace(hour=2)
-        clock.set_simulated_now(clock_file, end)
-        for dag_id in ("nps_transform", "nps_close_loop"):  # the last transform as operated: a task per model
+        # the last day: transform and close the loop after the day's answers are loaded, so the summary has them
+        final = datetime.combine(last_day, datetime.min.time(), KYIV).replace(hour=23, minute=30)
+        clock.set_simulated_now(clock_file, final)
+        for dag_id in ("nps_transform", "nps_close_loop"):
             if dag_id in dags:
-                run_dag(dags[dag_id], end, timings)
+                run_dag(dags[dag_id], final, timings, REPLAY.get(dag_id))
     finally:
         stack.stop()
     print_summary(url)
@@ -344,10 +345,10 @@ def print_summary(url: str) -> None:
                " as nps")
     with psycopg.connect(url) as conn:
         _table(conn, "NPS by month (all regions)", "select month, surveys_sent, surveys_delivered, responses, "
-               "round(nps, 1) as nps, round(nps_moe_95, 1) as moe_95, is_low_n, round(response_rate, 3) as rr "
+               "round(nps, 1) as nps, is_low_n, round(response_rate, 3) as response_rate "
                "from (select month, sum(surveys_sent) surveys_sent, sum(surveys_delivered) surveys_delivered, "
                "sum(responses) responses, 100.0 * (sum(promoters) - sum(detractors)) / nullif(sum(responses), 0) nps, "
-               "null::numeric nps_moe_95, sum(responses) < 30 is_low_n, "
+               "sum(responses) < 30 is_low_n, "
                "sum(responses)::numeric / nullif(sum(surveys_delivered), 0) response_rate "
                "from marts.nps_by_region group by month) m order by month")
         _table(conn, "NPS by region (whole period)", f"select region, {metrics} from marts.nps_by_region "
