@@ -34,7 +34,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import psycopg
 from psycopg import sql
@@ -372,8 +372,12 @@ class Sender:
         return batches
 
     def send_batch(self, conn: psycopg.Connection, client, kind: str, language: str, rows: list[DueSurvey]) -> None:
-        survey_tokens = {r.survey_id: tokens.mint(r.survey_id, issued_at=self.issued_at) for r in rows}
-        template = render.render_template(language, kind, settings().collector_base_url)
+        # settings() re-reads the environment on each call: resolved once per batch, not twice per token (profiled)
+        cfg = settings()
+        ttl = timedelta(days=cfg.token_ttl_days)
+        survey_tokens = {r.survey_id: tokens.mint(r.survey_id, issued_at=self.issued_at, ttl=ttl,
+                                                  secret=cfg.token_secret) for r in rows}
+        template = render.render_template(language, kind, cfg.collector_base_url)
         pending = claim(conn, rows, self.day, self.run_id, self.dry_run)
         self.report.claimed += len(pending)
         self.report.already_recorded += len(rows) - len(pending)

@@ -1,0 +1,47 @@
+"""One fake in a process of its own (the bench's clients must not share a GIL with it); prints its URL, then waits.
+
+    python -m bench._fake onec --data DIR        -> the OData service root
+    python -m bench._fake sendgrid --options '{"rate_limit": 1000000}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("kind", choices=("onec", "sendgrid"))
+    p.add_argument("--data", type=Path)
+    p.add_argument("--options", default="{}")
+    args = p.parse_args(argv)
+    options = json.loads(args.options)
+    if args.kind == "onec":
+        from nps.fakes.onec import OneCFake
+
+        fake = OneCFake(args.data / "onec", **options).start()
+        url = fake.service_root
+    else:
+        from nps.fakes.sendgrid import SendGridFake
+
+        fake = SendGridFake(args.data / "sendgrid" if args.data else None, **options).start()
+        url = fake.base_url
+    print(url, flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
