@@ -75,6 +75,17 @@ def standalone(tmp_path, warehouse_url, fake_stack):
             proc.wait(timeout=30)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(proc.pid, signal.SIGKILL)
+        # the session's warehouse is shared with other modules: leave no raw rows or dbt relations behind
+        import psycopg
+
+        with psycopg.connect(warehouse_url, autocommit=True) as conn:
+            conn.execute("set client_min_messages = warning")
+            for schema in ("staging", "intermediate", "marts_build", "marts_previous"):
+                conn.execute(f"drop schema if exists {schema} cascade")
+            raw_tables = [r[0] for r in conn.execute(
+                "select format('raw.%I', table_name) from information_schema.tables "
+                "where table_schema = 'raw' and table_name <> 'quarantine'")]
+            conn.execute(f"truncate {', '.join(raw_tables)}")
 
 
 def test_trigger_extract_and_the_asset_triggered_transform(standalone):

@@ -314,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
         stack.stop()
     print_summary(url)
     _say(f"\nE-mails captured by the fake SendGrid: {customers.sent_total} surveys, {customers.other_messages} "
-         f"digests/alerts to the team (GET {stack.sendgrid_url}/_fake/messages while it runs)")
+         "digests/alerts to the team (`make fakes` serves them at GET /_fake/messages)")
     _say(f"\n== demo finished in {time.monotonic() - t0:.0f}s; DAG runs:")
     for dag_id, values in timings.per_dag.items():
         _say(f"   {dag_id:<20} {len(values):>3} runs, {sum(values):6.1f}s")
