@@ -26,7 +26,7 @@ from nps.closeloop.business_days import BusinessCalendar
 from nps.closeloop.cases import RunDay
 from nps.closeloop.settings import settings
 
-MART_DIR = Path(__file__).resolve().parents[1] / "plugins" / "nps" / "closeloop" / "dbt"
+MART_DIR = Path(__file__).resolve().parents[1] / "dbt_project" / "models" / "marts"
 
 
 def day(d: str, token: str = "run#1") -> RunDay:

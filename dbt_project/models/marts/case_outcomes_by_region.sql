@@ -45,7 +45,7 @@ events as (
     select
         region,
         owner_key,
-        date_trunc('month', closed_day)::date as month,
+        date_trunc('month', closed_day::timestamp)::date as month,
         0 as opened,
         1 as closed,
         0 as overdue,
@@ -59,7 +59,7 @@ events as (
     select
         cases.region,
         cases.owner_key,
-        date_trunc('month', cases.sla_due_date + 1)::date as month,
+        date_trunc('month', (cases.sla_due_date + 1)::timestamp)::date as month,
         0 as opened,
         0 as closed,
         1 as overdue,
