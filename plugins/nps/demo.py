@@ -211,6 +211,24 @@ class Customers:
         return len(due)
 
 
+def managers_close_tasks(stack, url: str, now: datetime, rng: random.Random) -> int:
+    """The regional managers: after calling the customer they complete the case's Bitrix24 task (status 5), which
+    nps_close_loop reads back into the case's status and closed_at."""
+    with psycopg.connect(url) as conn:
+        open_tasks = conn.execute(
+            "select crm_task_id, opened_at from ops.case_state where crm_task_id is not null and status <> 'closed'"
+        ).fetchall()
+    closed = 0
+    for task_id, opened_at in open_tasks:
+        if (now - opened_at) >= timedelta(days=1) and rng.random() < 0.3:
+            try:
+                stack.crm.set_task_status(task_id, 5)
+            except KeyError:  # a task id the fake does not know (e.g. created against another CRM)
+                continue
+            closed += 1
+    return closed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nps demo", description=__doc__.splitlines()[0])
     parser.add_argument("--weeks", type=int, default=8)
@@ -300,10 +318,12 @@ def run(args: argparse.Namespace) -> int:
             today = customers.answer_until(at(23), clock_file)
             answered += today
             clock.set_simulated_now(clock_file, at(23))
+            closed = managers_close_tasks(stack, url, at(23), customers.rng)
             if "nps_load_responses" in dags:
                 run_dag(dags["nps_load_responses"], at(23), timings)
-            _say(f"   day {offset + 1:>2}/{days} {day:%a %Y-%m-%d}: surveys sent {sent:>4}, answers {today:>3} "
-                 f"(total {customers.sent_total} sent, {answered} answered)  [{time.monotonic() - t0:4.0f}s]")
+            _say(f"   day {offset + 1:>2}/{days} {day:%a %Y-%m-%d}: surveys sent {sent:>4}, answers {today:>3}, "
+                 f"cases closed by managers {closed:>2} (total {customers.sent_total} sent, {answered} answered)  "
+                 f"[{time.monotonic() - t0:4.0f}s]")
         # the last day: transform and close the loop after the day's answers are loaded, so the summary has them
         final = datetime.combine(last_day, datetime.min.time(), KYIV).replace(hour=23, minute=30)
         clock.set_simulated_now(clock_file, final)
@@ -362,9 +382,11 @@ def print_summary(url: str) -> None:
         _table(conn, "Survey funnel (all days)", "select sum(sent) sent, sum(delivered) delivered, sum(bounced) "
                "bounced, sum(opened) opened, sum(clicked) clicked, sum(responded) responded, sum(unsubscribed) "
                "unsubscribed from marts.survey_funnel")
-        _table(conn, "Detractor cases per manager", "select coalesce(manager_email, '(no owner)') manager, "
-               "count(*) cases, count(*) filter (where status = 'open') open, count(*) filter (where status = "
-               "'closed') closed, count(notified_at) notified from ops.detractor_cases group by 1 order by 2 desc")
+        # ops.case_state is the live state nps_close_loop writes; ops.detractor_cases shows it as of the last transform
+        _table(conn, "Detractor cases per manager", "select coalesce(s.owner_email, d.manager_email, '(no owner)') "
+               "manager, count(*) cases, count(*) filter (where coalesce(s.status, 'open') = 'open') open, "
+               "count(*) filter (where s.status = 'closed') closed, count(s.notified_at) notified "
+               "from ops.detractor_cases d left join ops.case_state s using (survey_id) group by 1 order by 2 desc")
 
 
 def print_next_steps() -> None:
