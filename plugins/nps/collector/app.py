@@ -132,14 +132,18 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
             return JSONResponse({"error": key}, status_code=status, headers=headers)
         return html(pages.message_page(lang, key, back), status)
 
-    def check_token(token: str) -> tuple[str | None, str | None]:
-        """(survey_id, None) when valid, else (None, "missing" | "expired")."""
+    def admit(request: Request, token: str) -> tuple[str, str | None, Response | None]:
+        """Every /s/ route's gate: (language, survey id, None), or the refusal to return (429 busy, 404 forged,
+        410 expired). Nothing is written before this passes."""
+        lang = lang_of(request)
+        if not limiter.allow(client_ip(request)):
+            return lang, None, problem(request, lang, "busy", 429)
         try:
-            return tokens.verify(token, secret=cfg.token_secret).survey_id, None
+            return lang, tokens.verify(token, secret=cfg.token_secret).survey_id, None
         except tokens.ExpiredToken:
-            return None, "expired"
+            return lang, None, problem(request, lang, "expired", 410)
         except tokens.InvalidToken:
-            return None, "missing"
+            return lang, None, problem(request, lang, "missing", 404)
 
     def client_ip(request: Request) -> str:
         return request.client.host if request.client else "?"
@@ -158,12 +162,9 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
 
     async def survey(request: Request) -> Response:
         token = request.path_params["token"]
-        lang = lang_of(request)
-        if not limiter.allow(client_ip(request)):
-            return problem(request, lang, "busy", 429)
-        survey_id, error = check_token(token)
-        if error:
-            return problem(request, lang, error, 410 if error == "expired" else 404)
+        lang, survey_id, refusal = admit(request, token)
+        if refusal:
+            return refusal
         if request.query_params.get("thanks") == "1":
             return html(pages.message_page(lang, "thanks"))
         await log_click(survey_id, None, request)
@@ -171,12 +172,9 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
 
     async def survey_with_score(request: Request) -> Response:
         token, score = request.path_params["token"], request.path_params["score"]
-        lang = lang_of(request)
-        if not limiter.allow(client_ip(request)):
-            return problem(request, lang, "busy", 429)
-        survey_id, error = check_token(token)
-        if error:
-            return problem(request, lang, error, 410 if error == "expired" else 404)
+        lang, survey_id, refusal = admit(request, token)
+        if refusal:
+            return refusal
         if not (score.isdigit() and 0 <= int(score) <= 10):
             return problem(request, lang, "missing", 404)
         await log_click(survey_id, int(score), request)
@@ -184,12 +182,9 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
 
     async def answer(request: Request) -> Response:
         token = request.path_params["token"]
-        lang = lang_of(request)
-        if not limiter.allow(client_ip(request)):
-            return problem(request, lang, "busy", 429)
-        survey_id, error = check_token(token)
-        if error:
-            return problem(request, lang, error, 410 if error == "expired" else 404)
+        lang, survey_id, refusal = admit(request, token)
+        if refusal:
+            return refusal
         back = pages.survey_url(token, lang)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/x-www-form-urlencoded":
