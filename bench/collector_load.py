@@ -24,7 +24,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
@@ -41,22 +41,8 @@ def _free_port() -> int:
 
 
 def _collector_url(db_url: str) -> str:
-    """nps_collector on the bench database: the .nps/env password when it works, else a fixed bench password."""
-    parts = urlsplit(db_url)
-
-    def url(pw: str) -> str:
-        return urlunsplit(parts._replace(netloc=f"nps_collector:{quote(pw, safe='')}@{parts.hostname}:{parts.port}"))
-
-    env = urlsplit(os.environ.get("NPS_COLLECTOR_DB_URL", ""))
-    if env.password and (env.hostname, env.port) == (parts.hostname, parts.port):
-        try:
-            psycopg.connect(url(unquote(env.password)), connect_timeout=5).close()
-            return url(unquote(env.password))
-        except psycopg.OperationalError:
-            pass
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(f"alter role nps_collector with login password '{BENCH_PASSWORD}'")
-    return url(BENCH_PASSWORD)
+    """nps_collector on the bench database (see nps.warehouse.collector_dsn)."""
+    return warehouse.collector_dsn(db_url, BENCH_PASSWORD)
 
 
 async def _worker(port: int, requests: list[bytes], next_index: list[int], latencies: list[float],

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -17,7 +15,7 @@ import uvicorn
 from conftest import free_port
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from nps import tokens
+from nps import tokens, warehouse
 from nps.collector.app import create_app
 from nps.collector.settings import CollectorSettings
 from nps.collector.webhook import public_key_b64, sign
@@ -30,26 +28,8 @@ PUBLIC_KEY = public_key_b64(PRIVATE_KEY)
 
 
 def collector_url(warehouse_url: str) -> str:
-    """The same database, as nps_collector (INSERT on landing only).
-
-    Reuses the password of `.nps/env`'s NPS_COLLECTOR_DB_URL when it works on this server (so a running
-    `make collector` keeps working); otherwise sets a fixed test password on the cluster-wide role.
-    """
-    parts = urlsplit(warehouse_url)
-
-    def url(password: str) -> str:
-        return urlunsplit(parts._replace(netloc=f"nps_collector:{quote(password, safe='')}@{parts.hostname}:{parts.port}"))
-
-    env = urlsplit(os.environ.get("NPS_COLLECTOR_DB_URL", ""))
-    if env.password and (env.hostname, env.port) == (parts.hostname, parts.port):
-        try:
-            psycopg.connect(url(unquote(env.password)), connect_timeout=5).close()
-            return url(unquote(env.password))
-        except psycopg.OperationalError:
-            pass
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute(f"alter role nps_collector with login password '{COLLECTOR_TEST_PASSWORD}'")
-    return url(COLLECTOR_TEST_PASSWORD)
+    """The same database, as nps_collector (INSERT on landing only)."""
+    return warehouse.collector_dsn(warehouse_url, COLLECTOR_TEST_PASSWORD)
 
 
 def settings(db_url: str, spool_dir: Path, **overrides) -> CollectorSettings:

@@ -7,7 +7,9 @@ idempotent, so re-applying is always safe.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -56,3 +58,26 @@ def bootstrap(url: str, collector_password: str | None = None, bi_password: str 
         grant_roles(conn)
     log.info("warehouse bootstrapped: %s", ", ".join(applied))
     return applied
+
+
+def collector_dsn(warehouse_url: str, fallback_password: str) -> str:
+    """The same database as `nps_collector` (INSERT on landing only), for tests and benchmarks.
+
+    Reuses the password of `.nps/env`'s NPS_COLLECTOR_DB_URL when it works on this server (so a running
+    `make collector` keeps working); otherwise sets `fallback_password` on the cluster-wide role.
+    """
+    parts = urlsplit(warehouse_url)
+
+    def url(password: str) -> str:
+        return urlunsplit(parts._replace(netloc=f"nps_collector:{quote(password, safe='')}@{parts.hostname}:{parts.port}"))
+
+    env = urlsplit(os.environ.get("NPS_COLLECTOR_DB_URL", ""))
+    if env.password and (env.hostname, env.port) == (parts.hostname, parts.port):
+        try:
+            psycopg.connect(url(unquote(env.password)), connect_timeout=5).close()
+            return url(unquote(env.password))
+        except psycopg.OperationalError:
+            pass
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("alter role nps_collector with login password {}").format(sql.Literal(fallback_password)))
+    return url(fallback_password)
