@@ -360,19 +360,15 @@ def _table(conn: psycopg.Connection, title: str, query: str) -> None:
 
 
 def print_summary(url: str) -> None:
-    metrics = ("sum(responses) as responses, sum(promoters) as prom, sum(passives) as pas, "
-               "sum(detractors) as det, round(100.0 * (sum(promoters) - sum(detractors)) / nullif(sum(responses), 0), 1)"
-               " as nps")
+    # Every NPS figure comes from the marts (the one NPS macro): the summary never recomputes it.
     with psycopg.connect(url) as conn:
-        _table(conn, "NPS by month (all regions)", "select month, surveys_sent, surveys_delivered, responses, "
-               "round(nps, 1) as nps, is_low_n, round(response_rate, 3) as response_rate "
-               "from (select month, sum(surveys_sent) surveys_sent, sum(surveys_delivered) surveys_delivered, "
-               "sum(responses) responses, 100.0 * (sum(promoters) - sum(detractors)) / nullif(sum(responses), 0) nps, "
-               "sum(responses) < 30 is_low_n, "
-               "sum(responses)::numeric / nullif(sum(surveys_delivered), 0) response_rate "
-               "from marts.nps_by_region group by month) m order by month")
-        _table(conn, "NPS by region (whole period)", f"select region, {metrics} from marts.nps_by_region "
-               "group by region order by nps desc nulls last")
+        _table(conn, "NPS trend (rolling windows on the last day with answers)", "select day, responses, "
+               "round(nps, 1) as nps_that_day, round(nps_rolling_30d, 1) as nps_30d, round(nps_rolling_90d, 1) as "
+               "nps_90d from marts.nps_daily where responses > 0 order by day desc limit 1")
+        _table(conn, "NPS by region, latest month", "select region, surveys_sent, responses, round(nps, 1) as nps, "
+               "round(nps_moe_95, 1) as moe_95, is_low_n, round(response_rate, 3) as response_rate "
+               "from marts.nps_by_region where month = (select max(month) from marts.nps_by_region) "
+               "order by nps desc nulls last")
         _table(conn, "NPS by segment, latest month", "select segment, responses, round(nps, 1) as nps, "
                "round(nps_moe_95, 1) as moe_95, is_low_n from marts.nps_by_segment "
                "where month = (select max(month) from marts.nps_by_segment) order by nps desc nulls last")
