@@ -7,12 +7,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV := . .nps/env &&
 
-.PHONY: help bootstrap env db-up db-down airflow-db test lint pytest dbt-build dbt-manifest demo airflow collector fakes lock clean bench bench-quick
+.PHONY: help bootstrap env db-up db-down airflow-db test lint pytest dbt-build dbt-manifest demo airflow bi bi-venv collector fakes lock clean bench bench-quick
 
 help:
 	@echo "make demo     - the whole loop over eight simulated weeks, prints the NPS marts"
 	@echo "make test     - ruff, sqlfluff, pytest (real Postgres), dbt build"
 	@echo "make airflow  - Airflow UI on http://localhost:8080 (admin login printed)"
+	@echo "make bi       - the NPS dashboard in Apache Superset on http://localhost:8088 (admin / admin)"
 	@echo "make collector / make fakes - the survey collector / the fake 1C, Bitrix24, SendGrid"
 	@echo "make db-up / make db-down   - the project's own Postgres (data under .nps/pg)"
 
@@ -25,6 +26,17 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 bootstrap: $(STAMP)
+
+# Superset cannot share Airflow's venv (SQLAlchemy 1.4, Flask 2): its own venv from its own lock.
+BI_VENV := .venv-bi
+BI_STAMP := $(BI_VENV)/.installed
+$(BI_STAMP): bi/requirements.txt | $(STAMP)
+	@echo ">> creating $(BI_VENV) from bi/requirements.txt (Apache Superset)"
+	@$(BIN)/uv venv --quiet --allow-existing --python $(PYTHON) $(BI_VENV)
+	@$(BIN)/uv pip sync --quiet --python $(BI_VENV)/bin/python bi/requirements.txt
+	@touch $(BI_STAMP)
+
+bi-venv: $(BI_STAMP)
 
 env: bootstrap
 	@$(BIN)/nps env >/dev/null
@@ -59,7 +71,7 @@ $(DBT_MANIFEST): $(DBT_SOURCES) | env
 
 dbt-manifest: $(if $(wildcard dbt_project/dbt_project.yml),$(DBT_MANIFEST))
 
-pytest: airflow-db dbt-manifest
+pytest: airflow-db dbt-manifest bi-venv
 	@echo ">> pytest"
 	@$(ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
@@ -73,6 +85,9 @@ demo: airflow-db dbt-manifest
 
 airflow: airflow-db dbt-manifest
 	@$(ENV) echo ">> Airflow UI on http://localhost:$$NPS_AIRFLOW_PORT  (login: admin / admin)" && $(BIN)/airflow standalone
+
+bi: db-up bi-venv
+	@$(ENV) $(BIN)/nps bi serve
 
 collector: db-up
 	@$(ENV) $(BIN)/nps collector
@@ -89,6 +104,7 @@ bench-quick: airflow-db
 # Re-resolve the lock from requirements.in (needs the package registry).
 lock: bootstrap
 	@$(BIN)/uv pip compile requirements.in --python-version 3.11 --no-header -o requirements.txt
+	@$(BIN)/uv pip compile bi/requirements.in --python-version 3.11 --no-header -o bi/requirements.txt
 
 clean: db-down
 	rm -rf .nps

@@ -60,6 +60,7 @@ DELEGATED = {
     "collector": ("nps.collector.cli", "run the survey collector"),
     "demo": ("nps.demo", "the whole loop over eight simulated weeks"),
     "quality": ("nps.quality.cli", "data-quality gates by hand: raw | marts | drift | summary"),
+    "bi": ("nps.bi", "the Superset dashboard: setup | serve | bundle"),
 }
 
 

@@ -387,6 +387,8 @@ def print_summary(url: str) -> None:
 
 def print_next_steps() -> None:
     _say("\nWhere to look next:")
-    _say("  make airflow        Airflow UI on http://localhost:8080 (admin/admin): the DAG runs of this demo")
+    _say("  make airflow        Airflow UI on http://localhost:8080 (admin/admin): the DAG runs of this demo;")
+    _say("                      Data Docs of the quality gates on http://localhost:8080/nps-data-docs/")
+    _say("  make bi             the NPS dashboard (Superset) on http://localhost:8088/superset/dashboard/nps/ (admin/admin)")
     _say("  psql \"$NPS_WAREHOUSE_URL\"   marts.* for BI (role nps_bi), ops.detractor_cases for follow-up")
     _say(f"  {state_dir() / 'demo'}   the generated data, the simulated clock")

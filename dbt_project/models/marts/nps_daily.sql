@@ -20,6 +20,8 @@ select
     counts.day,
     {{ nps_metric_columns() }},
     {{ nps('rolling.promoters_30d', 'rolling.detractors_30d', 'rolling.responses_30d') }} as nps_rolling_30d,
+    {{ nps_moe_95('rolling.promoters_30d', 'rolling.detractors_30d', 'rolling.responses_30d') }}
+        as nps_rolling_30d_moe_95,
     {{ nps('rolling.promoters_90d', 'rolling.detractors_90d', 'rolling.responses_90d') }} as nps_rolling_90d
 from counts
 inner join rolling on counts.day = rolling.day

@@ -60,18 +60,18 @@ def bootstrap(url: str, collector_password: str | None = None, bi_password: str 
     return applied
 
 
-def collector_dsn(warehouse_url: str, fallback_password: str) -> str:
-    """The same database as `nps_collector` (INSERT on landing only), for tests and benchmarks.
+def role_dsn(warehouse_url: str, role: str, env_var: str, fallback_password: str) -> str:
+    """The same database as `role` (nps_collector / nps_bi), for tests and benchmarks.
 
-    Reuses the password of `.nps/env`'s NPS_COLLECTOR_DB_URL when it works on this server (so a running
-    `make collector` keeps working); otherwise sets `fallback_password` on the cluster-wide role.
+    Reuses the password of `.nps/env`'s `env_var` URL when it works on this server (so a running `make collector`
+    or `make bi` keeps working); otherwise sets `fallback_password` on the cluster-wide role.
     """
     parts = urlsplit(warehouse_url)
 
     def url(password: str) -> str:
-        return urlunsplit(parts._replace(netloc=f"nps_collector:{quote(password, safe='')}@{parts.hostname}:{parts.port}"))
+        return urlunsplit(parts._replace(netloc=f"{role}:{quote(password, safe='')}@{parts.hostname}:{parts.port}"))
 
-    env = urlsplit(os.environ.get("NPS_COLLECTOR_DB_URL", ""))
+    env = urlsplit(os.environ.get(env_var, ""))
     if env.password and (env.hostname, env.port) == (parts.hostname, parts.port):
         try:
             psycopg.connect(url(unquote(env.password)), connect_timeout=5).close()
@@ -79,5 +79,16 @@ def collector_dsn(warehouse_url: str, fallback_password: str) -> str:
         except psycopg.OperationalError:
             pass
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("alter role nps_collector with login password {}").format(sql.Literal(fallback_password)))
+        conn.execute(sql.SQL("alter role {} with login password {}").format(sql.Identifier(role),
+                                                                           sql.Literal(fallback_password)))
     return url(fallback_password)
+
+
+def collector_dsn(warehouse_url: str, fallback_password: str) -> str:
+    """`nps_collector` (INSERT on landing only) on the same database."""
+    return role_dsn(warehouse_url, "nps_collector", "NPS_COLLECTOR_DB_URL", fallback_password)
+
+
+def bi_dsn(warehouse_url: str, fallback_password: str) -> str:
+    """`nps_bi` (SELECT on marts only) on the same database."""
+    return role_dsn(warehouse_url, "nps_bi", "NPS_BI_DB_URL", fallback_password)

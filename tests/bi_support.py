@@ -1,0 +1,106 @@
+"""Apache Superset for tests: its own metadata (SQLite in a temp dir), the dashboard imported from bi/dashboard.yaml,
+gunicorn on a free loopback port, and the dashboard rendered by headless Chromium (Playwright)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from nps import bi
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextmanager
+def superset(bi_db_url: str, home: Path, port: int) -> Iterator[str]:
+    """`nps bi setup` + the same gunicorn command as `make bi`, against `bi_db_url`; yields the base URL."""
+    saved = {name: os.environ.get(name) for name in ("NPS_BI_HOME", "NPS_BI_DB_URL", "SUPERSET_SECRET_KEY")}
+    os.environ.update({"NPS_BI_HOME": str(home), "NPS_BI_DB_URL": bi_db_url})
+    os.environ.setdefault("SUPERSET_SECRET_KEY", "tests-only-superset-secret-key-0123456789")
+    try:
+        bi.setup()
+        log = (home / "gunicorn.log").open("w")
+        server = subprocess.Popen(bi.serve_command(port, workers=1), env=bi._env(), stdout=log,
+                                  stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"Superset did not start; see {home / 'gunicorn.log'}:\n"
+                                       + (home / "gunicorn.log").read_text()[-3000:])
+                time.sleep(0.5)
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            log.close()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@dataclass
+class RenderedChart:
+    title: str
+    text: str  # what the chart shows as text (big numbers, table cells); ECharts draw on a canvas
+    drawn_pixels: int  # non-transparent pixels (sampled) on the chart's canvases: 0 when it drew nothing
+    error: str | None
+
+
+def render_dashboard(base: str, screenshot: Path | None = None, timeout_s: float = 90) -> list[RenderedChart]:
+    """Log in as admin, open the dashboard, wait until no chart is loading, return what each chart shows."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1400})
+            page.goto(f"{base}/login/")
+            page.fill("input#username", bi.ADMIN_USER)
+            page.fill("input#password", bi.admin_password())
+            page.keyboard.press("Enter")
+            page.wait_for_url("**/superset/welcome/**", timeout=timeout_s * 1000)
+            page.goto(f"{bi.dashboard_url(base)}?standalone=1")
+            expected = len(bi.load_spec()["charts"])
+            page.wait_for_function(
+                """n => document.querySelectorAll('[data-test="chart-container"]').length === n
+                       && document.querySelectorAll('[data-test="loading-indicator"], .loading').length === 0""",
+                arg=expected, timeout=timeout_s * 1000)
+            page.wait_for_timeout(1500)  # ECharts animate their first draw
+            if screenshot:
+                page.screenshot(path=str(screenshot), full_page=True)
+            charts = page.evaluate("""() => [...document.querySelectorAll('[data-test="chart-grid-component"]')]
+                .map(el => {
+                    // how much the chart drew: non-transparent pixels of its canvases, every 7th sampled
+                    let drawn = 0;
+                    for (const canvas of el.querySelectorAll('canvas')) {
+                        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+                        for (let i = 3; i < data.length; i += 28) if (data[i] > 0) drawn++;
+                    }
+                    const alert = el.querySelector('[role="alert"], .ant-alert-error, [data-test="error-message"]');
+                    return {title: el.querySelector('[data-test="editable-title"]')?.innerText ?? '',
+                            text: el.querySelector('[data-test="chart-container"]')?.innerText ?? '',
+                            drawn_pixels: drawn,
+                            error: alert ? alert.innerText : null};
+                })""")
+        finally:
+            browser.close()
+    return [RenderedChart(**chart) for chart in charts]
