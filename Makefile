@@ -7,13 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV := . .nps/env &&
 
-.PHONY: help bootstrap env db-up db-down airflow-db test lint pytest dbt-build dbt-manifest demo airflow bi bi-venv collector fakes lock clean bench bench-quick
+.PHONY: help bootstrap env db-up db-down airflow-db test lint pytest dbt-build dbt-manifest demo airflow bi bi-venv dbt-docs collector fakes lock clean bench bench-quick
 
 help:
 	@echo "make demo     - the whole loop over eight simulated weeks, prints the NPS marts"
 	@echo "make test     - ruff, sqlfluff, pytest (real Postgres), dbt build"
 	@echo "make airflow  - Airflow UI on http://localhost:8080 (admin login printed)"
 	@echo "make bi       - the NPS dashboard in Apache Superset on http://localhost:8088 (admin / admin)"
+	@echo "make dbt-docs - dbt's documentation of the models and lineage on http://localhost:8089"
 	@echo "make collector / make fakes - the survey collector / the fake 1C, Bitrix24, SendGrid"
 	@echo "make db-up / make db-down   - the project's own Postgres (data under .nps/pg)"
 
@@ -88,6 +89,10 @@ airflow: airflow-db dbt-manifest
 
 bi: db-up bi-venv
 	@$(ENV) $(BIN)/nps bi serve
+
+dbt-docs: db-up
+	@$(ENV) cd dbt_project && ../$(BIN)/dbt docs generate --quiet && echo ">> dbt docs on http://localhost:$$NPS_DBT_DOCS_PORT" \
+	  && ../$(BIN)/dbt docs serve --host 127.0.0.1 --port $$NPS_DBT_DOCS_PORT --no-browser
 
 collector: db-up
 	@$(ENV) $(BIN)/nps collector

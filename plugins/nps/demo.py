@@ -19,8 +19,11 @@ import json
 import logging
 import os
 import random
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -63,8 +66,46 @@ REASON_MAP = {"delivery_time": "delivery_speed", "completeness": "delivery_accur
               "product_quality", "price": "price", "manager": "service", "communication": "service"}
 
 
+_terminal = None  # the user's terminal while everything else (Airflow, dbt, the collector) writes to the demo log
+
+
 def _say(message: str) -> None:
-    print(message, flush=True)
+    print(message, file=_terminal or sys.stdout, flush=True)
+
+
+@contextmanager
+def logs_to_file(path: Path) -> Iterator[None]:
+    """Send file descriptors 1 and 2 (Airflow's task logs, dbt's lines, child processes) to `path` and keep only
+    the demo's own lines (`_say`) on the terminal. When the demo fails, the end of the log is shown."""
+    global _terminal
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    _terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1)
+    try:
+        with path.open("w") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            streams = sys.stdout, sys.stderr
+            sys.stdout = open(1, "w", buffering=1, closefd=False)
+            sys.stderr = open(2, "w", buffering=1, closefd=False)
+            try:
+                yield
+            finally:
+                sys.stdout.close()
+                sys.stderr.close()
+                sys.stdout, sys.stderr = streams
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    except BaseException:
+        tail = path.read_text(errors="replace").splitlines()[-40:]
+        print(f"\n-- the demo stopped; the last lines of {path}:\n" + "\n".join(tail), file=sys.stderr, flush=True)
+        raise
+    finally:
+        os.close(saved[0])
+        os.close(saved[1])
+        _terminal.close()
+        _terminal = None
 
 
 def reset_warehouse(url: str) -> None:
@@ -236,7 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=2500)
     parser.add_argument("--transform-every", type=int, default=7, help="days between transform/close-loop runs")
     parser.add_argument("--start", type=date.fromisoformat, default=date(2026, 3, 2), help="first simulated day")
-    return run(parser.parse_args(argv))
+    parser.add_argument("--verbose", action="store_true", help="show Airflow's and dbt's own log lines here too")
+    args = parser.parse_args(argv)
+    if args.verbose:
+        return run(args)
+    log_path = state_dir() / "demo" / "demo.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    _say(f"-- Airflow's task logs and dbt's lines go to {log_path} (`tail -f` it; --verbose shows them here)")
+    with logs_to_file(log_path):
+        return run(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -390,5 +439,6 @@ def print_next_steps() -> None:
     _say("  make airflow        Airflow UI on http://localhost:8080 (admin/admin): the DAG runs of this demo;")
     _say("                      Data Docs of the quality gates on http://localhost:8080/nps-data-docs/")
     _say("  make bi             the NPS dashboard (Superset) on http://localhost:8088/superset/dashboard/nps/ (admin/admin)")
+    _say("  make dbt-docs       dbt's documentation: every model, column, test and the lineage, on http://localhost:8089")
     _say("  psql \"$NPS_WAREHOUSE_URL\"   marts.* for BI (role nps_bi), ops.detractor_cases for follow-up")
     _say(f"  {state_dir() / 'demo'}   the generated data, the simulated clock")
