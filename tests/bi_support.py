@@ -4,6 +4,7 @@ gunicorn on a free loopback port, and the dashboard rendered by headless Chromiu
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -72,12 +73,17 @@ def render_dashboard(base: str, screenshot: Path | None = None, timeout_s: float
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1400})
-            page.goto(f"{base}/login/")
-            page.fill("input#username", bi.ADMIN_USER)
-            page.fill("input#password", bi.admin_password())
-            page.keyboard.press("Enter")
-            page.wait_for_url("**/superset/welcome/**", timeout=timeout_s * 1000)
+            context = browser.new_context(viewport={"width": 1600, "height": 1400})
+            # Log in with the login form's own POST, before any page runs: the login page's scripts fire requests
+            # that, answered with a fresh anonymous session cookie, can race the login response and undo it.
+            form = context.request.get(f"{base}/login/").text()
+            csrf = re.search(r'id="csrf_token"\s+value="([^"]+)"', form)
+            assert csrf, "no csrf_token in Superset's login page"
+            context.request.post(f"{base}/login/", form={"username": bi.ADMIN_USER, "password": bi.admin_password(),
+                                                         "csrf_token": csrf.group(1)})
+            me = context.request.get(f"{base}/api/v1/me/")
+            assert me.ok, f"login as {bi.ADMIN_USER} failed: /api/v1/me/ answered {me.status}"
+            page = context.new_page()
             page.goto(f"{bi.dashboard_url(base)}?standalone=1")
             expected = len(bi.load_spec()["charts"])
             page.wait_for_function(

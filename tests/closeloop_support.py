@@ -3,8 +3,17 @@ the project's fakes (nps.fakes) wired as the nps_crm / nps_sendgrid connections.
 
 from __future__ import annotations
 
-INPUT_DDL = """
-drop table if exists ops.detractor_cases;
+# ops.detractor_cases is a view when dbt built it, a table when these tests made it: drop whichever is there
+DROP_CASES = """
+do $$ begin
+    if to_regclass('ops.detractor_cases') is not null then
+        execute (select case relkind when 'v' then 'drop view ' else 'drop table ' end || 'ops.detractor_cases'
+                 from pg_class where oid = 'ops.detractor_cases'::regclass);
+    end if;
+end $$;
+"""
+
+INPUT_DDL = DROP_CASES + """
 create table ops.detractor_cases (
     survey_id text primary key, purchase_id text, customer_ref text, region text, segment text,
     customer_name text, company_name text, phone text, email text, language text, crm_assigned_by_id text,
@@ -49,9 +58,9 @@ def cleanup(db) -> None:
     """Leave the shared session database as other test modules expect it: no close-loop rows, no test inputs."""
     db.execute("""
         truncate ops.case_state, ops.digests, raw.crm_users;
-        drop table if exists ops.detractor_cases;
         drop table if exists staging.region_managers;
     """)
+    db.execute(DROP_CASES)
 
 
 def connect_fakes(monkeypatch, stack, *, crm: bool = True) -> None:

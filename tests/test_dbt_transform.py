@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from bi_support import CHROMIUM, RenderedChart, render_dashboard, superset
+from closeloop_support import DROP_CASES
 from conftest import free_port
 from dbt_dataset import KYIV, Dataset, generate, latest_answers, load, survey_id
 
@@ -57,7 +58,8 @@ def built(warehouse_url: str, tmp_path_factory):
         conn.execute("drop schema if exists staging cascade; drop schema if exists intermediate cascade")
         for name in (*MARTS, "case_outcomes_by_region"):
             conn.execute(f"drop table if exists marts.{name} cascade")
-        conn.execute("drop table if exists ops.detractor_cases; drop table if exists ops.customer_key_secret")
+        conn.execute(DROP_CASES)
+        conn.execute("drop table if exists ops.customer_key_secret")
 
 
 def _rows(conn: psycopg.Connection, sql: str) -> list[dict]:
@@ -279,6 +281,9 @@ def test_late_data_incremental_build_equals_full_refresh(built, db, warehouse_ur
                       first_seen_on, notified_at, status)
                   values (%s, 'x', 'owner@example.com', 'crm', now(), current_date, current_date, now(), 'in_progress')""",
                (case,))
+    # ...at once, without a transform: the cases are a view over the live state
+    assert db.execute("select status, manager_email from ops.detractor_cases where survey_id = %s",
+                      (case,)).fetchone() == ("in_progress", "owner@example.com")
     latest = latest_answers(ds)
     answered = sorted(latest)
     unanswered = sorted(s["survey_id"] for s in ds.sends if s["kind"] == "invite" and s["status"] == "sent"

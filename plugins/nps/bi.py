@@ -2,8 +2,8 @@
 
 `bi/dashboard.yaml` is the dashboard's definition; this module turns it into Superset's import bundle (a ZIP of
 database, dataset, chart and dashboard YAML files, Superset's v1 export format), sets up Superset's metadata database
-(migrations, roles, the admin login) once per Superset version, imports the bundle (overwriting what an earlier
-import made: the UUIDs are derived from the names), and serves Superset with gunicorn.
+(migrations, roles, the admin login) once per Superset version, imports the bundle (bi/import_assets.py, overwriting
+what an earlier import made: the UUIDs are derived from the names), and serves Superset with gunicorn.
 
     nps bi setup              migrate Superset's metadata, create the admin, import the dashboard
     nps bi serve [--port N]   setup, then serve on 127.0.0.1 (NPS_BI_PORT, default 8088; --host 0.0.0.0 in compose)
@@ -52,7 +52,11 @@ def _uuid(kind: str, name: str) -> str:
 
 
 def load_spec(path: Path = SPEC_PATH) -> dict:
-    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return check_spec(yaml.safe_load(path.read_text(encoding="utf-8")), path)
+
+
+def check_spec(spec: dict, path: Path = SPEC_PATH) -> dict:
+    """Every chart in the layout exists and reads a defined dataset; rows fit Superset's 12-column grid."""
     for row in spec["layout"]:
         for key, _width in row:
             if key not in spec["charts"]:
@@ -138,13 +142,16 @@ def _position(spec: dict) -> dict:
     return position
 
 
-def bundle(db_url: str, spec: dict | None = None) -> bytes:
-    """Superset's import bundle for the dashboard, the warehouse reached as `db_url` (the nps_bi login)."""
+def bundle(db_url: str, spec: dict | None = None, kind: str = "Dashboard") -> bytes:
+    """Superset's import bundle for the dashboard, the warehouse reached as `db_url` (the nps_bi login).
+
+    kind "Dashboard" is what Superset's Dashboards > Import takes; "assets" is what `setup` imports (overwriting).
+    """
     spec = spec or load_spec()
     columns_by_mart = mart_columns()
     database_uuid = _uuid("database", spec["database"])
     files: dict[str, dict] = {
-        "metadata.yaml": {"version": "1.0.0", "type": "Dashboard", "timestamp": datetime.now(UTC).isoformat()},
+        "metadata.yaml": {"version": "1.0.0", "type": kind, "timestamp": datetime.now(UTC).isoformat()},
         "databases/nps_warehouse.yaml": {
             "database_name": spec["database"], "sqlalchemy_uri": superset_uri(db_url), "uuid": database_uuid,
             "version": "1.0.0", "expose_in_sqllab": True, "allow_run_async": False, "allow_ctas": False,
@@ -191,17 +198,18 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _superset(*args: str, env: dict[str, str], log_file: Path) -> None:
-    exe = venv() / "bin" / "superset"
+def _run(program: str, *args: str, env: dict[str, str], log_file: Path) -> None:
+    """A program of .venv-bi (`superset`, `python`), its output appended to `log_file`."""
+    exe = venv() / "bin" / program
     if not exe.exists():
         raise BiError(f"{exe} not found: `make bi` (or `make bi-venv`) creates .venv-bi from bi/requirements.txt")
     with log_file.open("a") as out:
-        out.write(f"\n$ superset {' '.join(args)}\n")
+        out.write(f"\n$ {program} {' '.join(args)}\n")
         out.flush()
         done = subprocess.run([str(exe), *args], env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
     if done.returncode != 0:
         tail = log_file.read_text(errors="replace").splitlines()[-25:]
-        raise BiError(f"`superset {args[0]}` failed (exit {done.returncode}); end of {log_file}:\n" + "\n".join(tail))
+        raise BiError(f"`{program} {args[0]}` failed (exit {done.returncode}); end of {log_file}:\n" + "\n".join(tail))
 
 
 def superset_version() -> str:
@@ -225,15 +233,15 @@ def setup() -> Path:
     version = superset_version()
     if not stamp.exists() or stamp.read_text() != version:
         log.info("Superset %s: migrating its metadata database and creating roles (once, ~1 min)", version)
-        _superset("db", "upgrade", env=env, log_file=log_file)
-        _superset("fab", "create-admin", "--username", ADMIN_USER, "--firstname", "NPS", "--lastname", "Admin",
+        _run("superset", "db", "upgrade", env=env, log_file=log_file)
+        _run("superset", "fab", "create-admin", "--username", ADMIN_USER, "--firstname", "NPS", "--lastname", "Admin",
                   "--email", "admin@localhost", "--password", admin_password(), env=env, log_file=log_file)
-        _superset("init", env=env, log_file=log_file)
+        _run("superset", "init", env=env, log_file=log_file)
         stamp.write_text(version)
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         path = Path(tmp) / "nps_dashboard.zip"  # holds the nps_bi password: private dir, deleted at once
-        path.write_bytes(bundle(env["NPS_BI_DB_URL"]))
-        _superset("import-dashboards", "--path", str(path), "--username", ADMIN_USER, env=env, log_file=log_file)
+        path.write_bytes(bundle(env["NPS_BI_DB_URL"], kind="assets"))
+        _run("python", str(REPO_ROOT / "bi" / "import_assets.py"), str(path), ADMIN_USER, env=env, log_file=log_file)
     log.info("dashboard imported from %s", SPEC_PATH.relative_to(REPO_ROOT))
     return log_file
 

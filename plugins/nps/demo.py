@@ -427,11 +427,10 @@ def print_summary(url: str) -> None:
         _table(conn, "Survey funnel (all days)", "select sum(sent) sent, sum(delivered) delivered, sum(bounced) "
                "bounced, sum(opened) opened, sum(clicked) clicked, sum(responded) responded, sum(unsubscribed) "
                "unsubscribed from marts.survey_funnel")
-        # ops.case_state is the live state nps_close_loop writes; ops.detractor_cases shows it as of the last transform
-        _table(conn, "Detractor cases per manager", "select coalesce(s.owner_email, d.manager_email, '(no owner)') "
-               "manager, count(*) cases, count(*) filter (where coalesce(s.status, 'open') = 'open') open, "
-               "count(*) filter (where s.status = 'closed') closed, count(s.notified_at) notified "
-               "from ops.detractor_cases d left join ops.case_state s using (survey_id) group by 1 order by 2 desc")
+        # a view over ops.case_state: the live owner and status nps_close_loop wrote
+        _table(conn, "Detractor cases per manager", "select coalesce(manager_email, '(no owner)') manager, "
+               "count(*) cases, count(*) filter (where status = 'open') open, count(*) filter (where status = "
+               "'closed') closed, count(notified_at) notified from ops.detractor_cases group by 1 order by 2 desc")
 
 
 def print_next_steps() -> None:

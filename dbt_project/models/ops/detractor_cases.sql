@@ -1,6 +1,9 @@
 -- One case per detractor answer with the customer's contact (PII: schema ops, not granted to BI). nps_close_loop
 -- keeps each case's owner, notification and status in ops.case_state (outside dbt, so rebuilds lose nothing);
 -- this model joins it back: manager_email is the case owner, else the region's manager (seed), else the fallback.
+-- A view over tables, so owner, notified_at and status are always the live case state, not the last transform's.
+
+{{ config(materialized='view') }}
 
 with detractors as (
     select * from {{ ref('int_surveys') }}
