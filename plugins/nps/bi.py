@@ -235,7 +235,7 @@ def setup() -> Path:
         log.info("Superset %s: migrating its metadata database and creating roles (once, ~1 min)", version)
         _run("superset", "db", "upgrade", env=env, log_file=log_file)
         _run("superset", "fab", "create-admin", "--username", ADMIN_USER, "--firstname", "NPS", "--lastname", "Admin",
-                  "--email", "admin@localhost", "--password", admin_password(), env=env, log_file=log_file)
+             "--email", "admin@localhost", "--password", admin_password(), env=env, log_file=log_file)
         _run("superset", "init", env=env, log_file=log_file)
         stamp.write_text(version)
     with tempfile.TemporaryDirectory(dir=root) as tmp:
