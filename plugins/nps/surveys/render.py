@@ -41,6 +41,7 @@ TOKEN_TAG = "-token-"
 GREETING_TAG = "-greeting-"
 GREETING_HTML_TAG = "-greeting_html-"
 UNSUBSCRIBE_URL = "<%asm_group_unsubscribe_raw_url%>"
+NAME_MAX = 100  # characters of a customer's name used (greeting, `to.name`): bounds a personalization's size
 
 # Button colours: detractors 0-6 red, passives 7-8 grey-yellow, promoters 9-10 green. Each pair keeps the digit's
 # contrast with its background at WCAG AA or better (red 5.6:1, khaki 9.7:1, green 5.1:1).
@@ -97,7 +98,7 @@ def survey_url(base_url: str, token: str, score: int | None = None) -> str:
 
 def greeting(language: str, name: str | None) -> str:
     s = strings()[language]
-    name = " ".join((name or "").split())
+    name = " ".join((name or "").split())[:NAME_MAX].strip()
     return s["greeting_named"].format(name=name) if name else s["greeting_anonymous"]
 
 
