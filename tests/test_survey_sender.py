@@ -307,6 +307,26 @@ def test_task_killed_mid_batch_and_retried_sends_nothing_twice(db, queue, fake, 
     assert send().requests == 0 and len(fake.messages()) == 4
 
 
+def test_an_error_while_a_request_is_out_still_records_its_202(db, queue, fake, monkeypatch):
+    queue(rows(2500))
+    real_prepare = sender.Sender.prepare
+    calls = {"n": 0}
+
+    def prepare_fails_on_the_third_batch(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 3:  # batch 2 is in flight, batch 1's 202 is being recorded
+            raise RuntimeError("boom while preparing")
+        return real_prepare(self, batch)
+
+    monkeypatch.setattr(sender.Sender, "prepare", prepare_fails_on_the_third_batch)
+    with pytest.raises(RuntimeError, match="boom"):
+        send()
+    assert len(fake.messages()) == 2
+    assert statuses(db) == {"sent": 2000}  # both 202s recorded, the third batch never claimed
+    monkeypatch.setattr(sender.Sender, "prepare", real_prepare)
+    assert send().sent == 500 and len(set(sent_ids(fake))) == 2500
+
+
 def test_429_waits_until_rate_limit_reset_and_resends_the_same_batch(db, queue, fake):
     fake.rate_limit, fake.rate_window = 2, 1.0
     fake._window_start, fake._window_count = time.time(), 0

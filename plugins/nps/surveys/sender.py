@@ -15,11 +15,12 @@ and sends the rest in batches of up to 1000 recipients, one SendGrid request eac
    batch; 5xx, timeout or a dropped connection -> `unknown`, never re-sent, and the run stops (the task fails, so
    Airflow retries later and the retry carries on with what is still unsent).
 
-Overlap: one request is in flight at a time, on a worker thread. While it is, the sender records the batch before
-it (a 202 is recorded right after the next batch's claim and request went out) and prepares the next one (tokens,
-personalizations). The next batch is claimed only after the current request came back accepted, immediately
-before its own request; any other outcome is settled first, with nothing else in flight. So at any moment at most
-two batches are claimed but not recorded: one accepted and one in flight.
+Overlap: one request is in flight at a time, on a worker thread. While it is out, the batch before it is recorded
+(a 202 is recorded on a second connection, by a second thread, once the next batch's claim and request went out)
+and the batch after it is prepared (tokens, personalizations). That record is finished before the next claim, and
+the next batch is claimed only after the current request came back accepted, immediately before its own request;
+any other outcome is settled first, with nothing else in flight. So at most two batches are ever claimed but not
+recorded: one accepted and one in flight.
 
 A crash or kill between claim and record leaves rows `claimed` (at most those two batches); the next start (a task
 retry or a re-run) turns them into `unknown` before anything else, under an advisory lock that keeps two senders
@@ -466,13 +467,16 @@ class Sender:
                 for row in batch.rows]
 
     def send_all(self, conn: psycopg.Connection, client, batches: list[Batch]) -> None:
-        """claim -> request -> record for every batch, one request in flight while the sender records the batch
-        before it and prepares the one after (module docstring, "Overlap")."""
+        """claim -> request -> record for every batch; while a request is out (worker thread) the batch before it
+        is recorded (a second connection, a second thread) and the one after it prepared ("Overlap" above)."""
         if not batches:
             return
-        accepted: tuple[list[DueSurvey], PostResult] | None = None  # a 202 not yet recorded
+        accepted: tuple[list[DueSurvey], PostResult] | None = None  # a 202 whose record has not started
+        recording: Future | None = None  # the record of the batch before the one in flight
         in_flight: tuple[Batch, list[DueSurvey], list[dict], Future] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendgrid") as pool:
+        with (ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendgrid") as http,
+              ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder") as recorder,
+              psycopg.connect(self.dsn or warehouse_dsn(), autocommit=True) as record_conn):
             try:
                 prepared = self.prepare(batches[0])
                 for i, batch in enumerate(batches):
@@ -485,15 +489,18 @@ class Sender:
                                  if (r.survey_id, r.kind) in owned]
                         body = build_body(pending, items, shared=batch.shared, dry_run=self.dry_run)
                         self.report.requests += 1
-                        in_flight = (batch, pending, items, pool.submit(post_mail, client, body, self.timeout))
+                        in_flight = (batch, pending, items, http.submit(post_mail, client, body, self.timeout))
                     if accepted:  # the previous batch's 202, recorded while this request is out
-                        self._record_accepted(conn, *accepted)
+                        recording = recorder.submit(self._record_accepted, record_conn, *accepted)
                         accepted = None
                     if i + 1 < len(batches):
                         prepared = self.prepare(batches[i + 1])
+                    result = in_flight[3].result() if in_flight else None
+                    if recording:  # done before the next claim: never more than two batches unrecorded
+                        recording.result()
+                        recording = None
                     if in_flight:
-                        batch, pending, items, future = in_flight
-                        result = future.result()
+                        batch, pending, items, _ = in_flight
                         in_flight = None
                         if result.outcome is Outcome.ACCEPTED:
                             accepted = (pending, result)
@@ -502,21 +509,23 @@ class Sender:
                 if accepted:
                     self._record_accepted(conn, *accepted)
             except Exception:
-                self._salvage(conn, accepted, in_flight)
+                self._salvage(conn, accepted, recording, in_flight)
                 raise
 
-    def _salvage(self, conn: psycopg.Connection, accepted, in_flight) -> None:
+    def _salvage(self, conn: psycopg.Connection, accepted, recording, in_flight) -> None:
         """After an unexpected error (the database went away, a bug): record the 202s still known. What cannot be
         recorded stays `claimed`, and the next start makes it `unknown`."""
         done = [accepted] if accepted else []
-        if in_flight:
+        for future, what in ((recording, "recording a batch"), (in_flight and in_flight[3], "a request")):
+            if not future:
+                continue
             try:
-                result = in_flight[3].result()
-            except Exception:  # its outcome stays unknown: left claimed
-                log.exception("a request in flight ended in an error")
-            else:
-                if result.outcome is Outcome.ACCEPTED:
-                    done.append((in_flight[1], result))
+                result = future.result()
+            except Exception:  # its rows stay claimed: unknown at the next start
+                log.exception("%s ended in an error", what)
+                continue
+            if future is not recording and result.outcome is Outcome.ACCEPTED:
+                done.append((in_flight[1], result))
         for rows, result in done:
             try:
                 self._record_accepted(conn, rows, result)
