@@ -435,9 +435,11 @@ def test_limit_sends_the_oldest_first_and_the_rest_next_time(db, queue, fake):
 
 
 def test_too_late_and_invalid_rows_are_skipped_and_counted(db, queue, fake):
-    queue(rows(1) + rows(1, start=5, days_late=8) + rows(1, start=7, language="de"))
+    queue(rows(1) + rows(1, start=5, days_late=8) + rows(1, start=7, language="de")
+          + rows(1, start=8, email="a" * 250 + "@example.com")  # longer than any deliverable address
+          + rows(1, start=9, survey_id="not url-safe"))  # cannot go into a token
     report = send()
-    assert (report.sent, report.too_late, report.invalid) == (1, 1, 1)
+    assert (report.sent, report.too_late, report.invalid) == (1, 1, 3)
 
 
 def test_orphaned_claims(db, queue, fake):
