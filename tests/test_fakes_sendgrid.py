@@ -6,13 +6,16 @@ import gzip
 import json
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 from sendgrid.helpers.eventwebhook import EventWebhook
 
+from nps.fakes.schema_check import UnsupportedSchema, compile_check
 from nps.fakes.sendgrid import SendGridFake
+from nps.fakes.sendgrid import rendered as sg_rendered
 
 KEY = "SG.test-key"
 
@@ -204,3 +207,125 @@ def test_delivery_events_drop_suppressed_addresses(sg):
     assert dropped["email"] == "gone@example.com" and dropped["reason"] == "Unsubscribed Address"
     assert dropped["survey_id"] == "S-2" and dropped["timestamp"] == 1_700_000_000
     assert len({e["sg_event_id"] for e in events}) == 4
+
+
+# ---- the compiled schema check, the size limits, what each recipient receives --------------------------------------
+
+def rich_mail() -> dict:
+    """A valid body that touches every part of tsg_mail_v3.json's mail/send schema."""
+    return {
+        "personalizations": [
+            {"to": [{"email": "a@example.com", "name": "A"}], "cc": [{"email": "c@example.com"}],
+             "bcc": [{"email": "b@example.com"}], "from": {"email": "p@example.com", "name": "P"}, "subject": "S",
+             "headers": {"X-A": "1"}, "substitutions": {"-n-": "N"}, "dynamic_template_data": {"k": [1]},
+             "custom_args": {"survey_id": "S-1"}, "send_at": 1_700_000_000},
+            {"to": [{"email": "d@example.com"}]}],
+        "from": {"email": "nps@example.com", "name": "NPS"}, "reply_to": {"email": "r@example.com"},
+        "subject": "Subject", "content": [{"type": "text/plain", "value": "x"}, {"type": "text/html", "value": "y"}],
+        "attachments": [{"content": "eA==", "filename": "x.txt", "type": "text/plain", "disposition": "inline",
+                         "content_id": "x"}],
+        "template_id": "t", "headers": {"X-B": "2"}, "categories": ["nps", "x"], "custom_args": {"a": "b"},
+        "send_at": 1_700_000_000, "batch_id": "b", "asm": {"group_id": 1001, "groups_to_display": [1001]},
+        "ip_pool_name": "pool", "mail_settings": {
+            "bypass_list_management": {"enable": False}, "footer": {"enable": True, "text": "t", "html": "h"},
+            "sandbox_mode": {"enable": False}},
+        "tracking_settings": {"click_tracking": {"enable": False, "enable_text": False},
+                              "open_tracking": {"enable": True, "substitution_tag": "%o%"},
+                              "subscription_tracking": {"enable": False, "text": "t", "html": "h",
+                                                        "substitution_tag": "%s%"},
+                              "ganalytics": {"enable": False, "utm_source": "s"}},
+        "reply_to_list": [{"email": "r1@example.com"}, {"email": "r2@example.com"}],
+    }
+
+
+REPLACEMENTS = (None, True, 0, 1.0, 1.5, -1, "", "x", "x@y", "a" * 300, [], [1, 1], ["a", "a"], [{}], {},
+                {"email": "e@x.com"}, {"a": 1})
+
+
+def _mutants(value, path=()):
+    """(path, mutated copy) for every node of `value`: each replaced by every REPLACEMENT, dropped, grown."""
+    def at(path, new, drop=False, root=None):
+        root = json.loads(json.dumps(root))
+        node = root
+        for key in path[:-1]:
+            node = node[key]
+        if drop:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = new
+        return root
+
+    body = value
+
+    def walk(node, path):
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, child in list(children):
+            here = (*path, key)
+            for new in REPLACEMENTS:
+                yield at(here, new, root=body)
+            if isinstance(node, dict):
+                yield at(here, None, drop=True, root=body)
+            if isinstance(child, list) and child:
+                yield at(here, child * 1001 if len(child) == 1 else child + child, root=body)
+            yield from walk(child, here)
+        if isinstance(node, dict):
+            yield at((*path, "unknown_key"), "x", root=body)
+
+    yield from walk(value, path)
+
+
+def test_compiled_schema_check_agrees_with_jsonschema_on_every_mutation():
+    fake = SendGridFake()
+    base = rich_mail()
+    assert fake.validator.is_valid(base) and fake.schema_ok(base)
+    verdicts = Counter()
+    for body in _mutants(base):
+        expected = fake.validator.is_valid(body)
+        assert fake.schema_ok(body) is expected, json.dumps(body)[:500]
+        verdicts[expected] += 1
+    assert verdicts[True] > 100 and verdicts[False] > 500  # both answers were exercised, many times
+
+
+def test_compiled_check_refuses_keywords_it_does_not_implement():
+    for schema in ({"pattern": "^a"}, {"type": "object", "patternProperties": {"a": {}}}, {"format": "uri"},
+                   {"$ref": "https://example.com/x"}, {"type": "decimal"}, {"enum": [1, 2]}):
+        with pytest.raises(UnsupportedSchema):
+            compile_check(schema)
+
+
+def test_substitutions_and_custom_args_limits(sg):
+    ok = {"-a-": "x" * (10_000 - 3)}  # keys + values: exactly 10,000 bytes
+    assert send(sg, mail(personalizations=[{"to": [{"email": "a@example.com"}], "substitutions": ok}])
+                ).status_code == 202
+    big = {"-a-": "ї" * 5_000}  # 3 + 10,000 bytes in UTF-8 (5,000 characters)
+    r = send(sg, mail(personalizations=[{"to": [{"email": "a@example.com"}]},
+                                        {"to": [{"email": "b@example.com"}], "substitutions": big}]))
+    assert r.status_code == 400
+    assert [e["field"] for e in r.json()["errors"]] == ["personalizations.1.substitutions"]
+    r = send(sg, mail(personalizations=[{"to": [{"email": "a@example.com"}], "custom_args": {"k": "v" * 10_000}}]))
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "personalizations.0.custom_args"
+    assert send(sg, mail(custom_args={"k": "v" * 10_000})).json()["errors"][0]["field"] == "custom_args"
+
+
+def test_request_over_30_mb_is_413(sg):
+    body = mail(content=[{"type": "text/plain", "value": "x" * (30 * 1024 * 1024)}])
+    r = send(sg, body)
+    assert r.status_code == 413 and r.json()["errors"][0]["message"] == "content too large"
+
+
+def test_rendered_applies_each_personalizations_from_subject_and_substitutions(sg):
+    body = mail(personalizations=[
+        {"to": [{"email": "uk@example.com"}], "subject": "Привіт, -n-", "from": {"email": "nps@example.com",
+                                                                                  "name": "Служба"},
+         "substitutions": {"-n-": "Олена", "-body-": "Текст -n-", "-n-x-": "long"}},
+        {"to": [{"email": "en@example.com"}], "substitutions": {"-n-": "Helen", "-body-": "Text"}}],
+        content=[{"type": "text/plain", "value": "-body- / -n- / -n-x-"},
+                 {"type": "text/html", "value": "<p>-n-</p>"}])
+    mid = send(sg, body).headers["x-message-id"]
+    uk, en = sg_rendered(next(m for m in sg.messages() if m["message_id"] == mid))
+    assert uk["subject"] == "Привіт, Олена" and uk["from"] == {"email": "nps@example.com", "name": "Служба"}
+    # one pass: a value is never scanned again ("-n-" inside "Текст -n-" stays), the longest tag wins
+    assert uk["text"] == "Текст -n- / Олена / long" and uk["html"] == "<p>Олена</p>"
+    assert en["subject"] == body["subject"] and en["from"] == body["from"] and en["text"] == "Text / Helen / Helenx-"
+    assert en["custom_args"] == {"campaign": "nps"} and uk["custom_args"] == {"campaign": "nps"}
+    assert [d["to"][0]["email"] for d in sg.deliveries()][-2:] == ["uk@example.com", "en@example.com"]

@@ -126,3 +126,11 @@ def test_preview_writes_the_html_and_text_a_customer_gets(tmp_path):
     html, text = out.read_text(), out.with_suffix(".txt").read_text()
     assert 'lang="ru"' in html and "Ольга" in html and render.TOKEN_TAG not in html
     assert text.startswith(f"Subject: {render.strings()['ru']['subject_reminder']}")
+
+
+def test_a_very_long_name_is_cut_like_the_to_name():
+    name = "Олена " + "дуже" * 200
+    text = render.render_for("uk", "invite", BASE, "t.0.x", name).text
+    greeting = text.splitlines()[0]
+    assert greeting == render.greeting("uk", name) and len(greeting) < len("Добрий день, !") + render.NAME_MAX + 1
+    assert render.greeting("uk", name) == render.greeting("uk", name[:render.NAME_MAX])

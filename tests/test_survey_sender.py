@@ -24,6 +24,7 @@ KYIV = ZoneInfo("Europe/Kyiv")
 DAY = date(2026, 3, 2)
 ISSUED = datetime(2026, 3, 2, 10, 0, tzinfo=KYIV)
 KEY = "SG.test-key"
+BASE = "https://nps.example.com"
 SECRET = "sender-test-secret"
 QUEUE = "sender_test.due_queue"
 COLUMNS = ("survey_id", "kind", "purchase_id", "customer_ref", "email", "language", "customer_name", "due_date",
@@ -104,33 +105,133 @@ def test_2500_due_surveys_go_out_in_3_requests(db, queue, fake):
     assert again.requests == 0 and again.already_recorded == 2500 and len(fake.messages()) == 3
 
 
-def test_one_request_per_kind_and_language_with_args_categories_and_asm(db, queue, fake):
-    queue(rows(3, "uk") + rows(2, "ru", start=10) + rows(2, "en", start=20) + rows(1, "pl", start=30)
-          + rows(2, "uk", "reminder", start=40))
-    report = send()
-    assert report.sent == 10 and report.requests == 5
-    assert report.by_kind == {"invite": {"sent": 8}, "reminder": {"sent": 2}}
+def language_of(db, survey_id: str) -> str:
+    return db.execute("select language from raw.survey_sends where survey_id = %s", (survey_id,)).fetchone()[0]
+
+
+def test_full_batches_of_one_language_then_the_remainders_share_requests(db, queue, fake):
+    # batch size 3: uk/invite 7 = 3 + 3 + 1, ru/invite 4 = 3 + 1, pl/invite 1, en/reminder 2
+    queue(rows(7, "uk") + rows(4, "ru", start=10) + rows(1, "pl", start=20) + rows(2, "en", "reminder", start=30))
+    report = send(batch_size=3)
+    assert report.sent == 14 and report.requests == 5 == -(-14 // 3)  # ceil(14 / 3): no request is wasted
+    assert report.by_kind == {"invite": {"sent": 12}, "reminder": {"sent": 2}}
     assert_schema_valid(fake)
     strings = render.strings()
+    shapes = []
     for message in fake.messages():
         body = message["body"]
-        kinds = {p["custom_args"]["kind"] for p in body["personalizations"]}
-        assert len(kinds) == 1
-        kind = kinds.pop()
-        langs = {db.execute("select language from raw.survey_sends where survey_id = %s",
-                            (p["custom_args"]["survey_id"],)).fetchone()[0] for p in body["personalizations"]}
-        assert len(langs) == 1
-        lang = langs.pop()
-        assert body["subject"] == strings[lang][f"subject_{kind}"]
-        assert body["from"] == {"email": "nps@example.com", "name": strings[lang]["sender_name"]}
-        assert body["categories"] == ["nps", f"nps-{kind}"]
+        pers = body["personalizations"]
+        groups = sorted({(p["custom_args"]["kind"], language_of(db, p["custom_args"]["survey_id"])) for p in pers})
+        kinds = sorted({k for k, _ in groups})
+        shapes.append((len(pers), groups))
+        assert body["categories"] == (["nps", f"nps-{kinds[0]}"] if len(kinds) == 1 else ["nps"])
         assert body["asm"] == {"group_id": 1001}
         assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
         assert body["tracking_settings"]["click_tracking"]["enable"] is False
         assert body["mail_settings"]["sandbox_mode"]["enable"] is False
-        for p in body["personalizations"]:
+        for p in pers:
             assert set(p["custom_args"]) == {"survey_id", "kind"}
             assert p["to"][0]["email"].startswith("customer")
+        if len(groups) == 1:  # one language: its e-mail is the content, the message-level subject and sender
+            (kind, lang), = groups
+            assert body["subject"] == strings[lang][f"subject_{kind}"]
+            assert body["from"] == {"email": "nps@example.com", "name": strings[lang]["sender_name"]}
+            assert all(set(p) == {"to", "substitutions", "custom_args"} for p in pers)
+            assert "-nps_" not in body["content"][1]["value"]
+        else:  # shared: the skeleton, and each recipient's own subject, sender name and strings
+            assert "subject" not in body and body["content"][1]["value"] == render.skeleton(BASE).html
+            for p in pers:
+                kind, lang = p["custom_args"]["kind"], language_of(db, p["custom_args"]["survey_id"])
+                assert p["subject"] == strings[lang][f"subject_{kind}"]
+                assert p["from"] == {"email": "nps@example.com", "name": strings[lang]["sender_name"]}
+                assert p["substitutions"]["-nps_question-"] == strings[lang]["question"]
+    assert shapes == [(3, [("invite", "ru")]), (3, [("invite", "uk")]), (3, [("invite", "uk")]),
+                      (3, [("invite", "pl"), ("invite", "ru"), ("invite", "uk")]),
+                      (2, [("reminder", "en")])]
+
+
+def test_mixed_languages_in_one_request_each_recipient_reads_their_own_language(db, queue, fake):
+    names = {"uk": "Олена", "ru": "Ольга", "en": "Helen", "pl": "Helena"}
+    due = []
+    for n, (lang, kind) in enumerate((lang, kind) for lang in render.LANGUAGES for kind in render.KINDS):
+        due += rows(2, lang, kind, start=10 * n, customer_name=names[lang] if kind == "invite" else None)
+    queue(due)
+    report = send()
+    assert report.requests == 1 and report.sent == 16 and len(fake.messages()) == 1
+    assert fake.messages()[0]["body"]["categories"] == ["nps"]  # both kinds in one request
+    assert_schema_valid(fake)
+    seen = set()
+    for mail in fake.deliveries():  # rendered by the fake as SendGrid renders: from / subject / substitutions
+        survey_id, kind = mail["custom_args"]["survey_id"], mail["custom_args"]["kind"]
+        lang = language_of(db, survey_id)
+        seen.add((lang, kind))
+        token = re.search(r"/s/([^/\s]+)/0\b", mail["text"]).group(1)
+        assert tokens.verify(token, now=ISSUED + timedelta(days=1)).survey_id == survey_id
+        expected = render.render_for(lang, kind, BASE, token, names[lang] if kind == "invite" else None)
+        assert mail["subject"] == expected.subject == render.strings()[lang][f"subject_{kind}"]
+        assert mail["from"] == {"email": "nps@example.com", "name": expected.from_name}
+        assert mail["html"] == expected.html and mail["text"] == expected.text  # byte for byte, no tag left
+        assert "-nps_" not in mail["html"] + mail["text"] and "-token-" not in mail["html"]
+        assert f'<html lang="{lang}"' in mail["html"] and render.strings()[lang]["question"] in mail["text"]
+        assert mail["html"].count(f"/s/{token}/") == 11
+    assert seen == {(lang, kind) for lang in render.LANGUAGES for kind in render.KINDS}
+
+
+def test_requests_are_ceil_of_surveys_over_batch_size_for_any_mix(db, queue, fake):
+    import random
+
+    rng = random.Random(7)
+    groups = [(lang, kind) for lang in render.LANGUAGES for kind in render.KINDS]
+    start = 0
+    due = []
+    for lang, kind in groups:
+        n = rng.randint(0, 40)
+        due += rows(n, lang, kind, start=start)
+        start += n
+    queue(due)
+    batches = sender.Sender(DAY, ISSUED, queue_relation=QUEUE, batch_size=7).plan(db)
+    assert len(batches) == -(-len(due) // 7)
+    assert all(0 < len(b.rows) <= 7 for b in batches) and sum(len(b.rows) for b in batches) == len(due)
+    assert len({(r.survey_id, r.kind) for b in batches for r in b.rows}) == len(due)
+    assert sum(b.shared for b in batches) <= len(groups) - 1  # at most one shared request per group boundary
+
+
+def test_a_shared_personalization_stays_within_sendgrid_limits_in_the_worst_case(fake, monkeypatch):
+    # the largest personalization: a 64-character survey id, a 100-character name of 4-byte characters (cut
+    # there), the longest language; 1000 of them, serialized as the sendgrid client does (json.dumps, ASCII)
+    monkeypatch.setenv("NPS_TOKEN_SECRET", SECRET)
+    longest = max(((lang, kind) for lang in render.LANGUAGES for kind in render.KINDS),
+                  key=lambda g: len(json.dumps(dict(render.localized(*g, BASE)))))
+    email = "a" * 64 + "@" + ".".join(("b" * 63, "c" * 63, "d" * 57, "com"))  # 254 characters, valid
+    due = [sender.DueSurvey(f"{i:04d}" + "x" * 60, longest[1], "p", "c", email, longest[0], "\U0001F600" * 500)
+           for i in range(1000)]
+    token = tokens.mint(due[0].survey_id, issued_at=ISSUED)
+    items = [sender.personalization(r, token, shared=True, base_url=BASE, from_email="nps@example.com")
+             for r in due]
+    sizes = {sum(len(k.encode()) + len(v.encode()) for k, v in p["substitutions"].items()) for p in items}
+    assert max(sizes) <= sender.MAX_SUBSTITUTION_BYTES == 10_000
+    body = sender.build_body(due, items, shared=True, dry_run=False)
+    assert len(json.dumps(body).encode()) < 30 * 1024 * 1024
+    assert fake.validate(body) == []
+    for lang in render.LANGUAGES:
+        for kind in render.KINDS:
+            assert sender.shareable(lang, kind, BASE)
+
+
+def test_a_language_too_large_to_share_goes_in_requests_of_its_own(db, queue, fake, monkeypatch):
+    en, uk = (sender.worst_substitution_bytes(lang, "invite", BASE) for lang in ("en", "uk"))
+    assert en < uk <= 10_000
+    monkeypatch.setattr(sender, "MAX_SUBSTITUTION_BYTES", (en + uk) // 2)  # en still fits, uk does not
+    sender.shareable.cache_clear()
+    try:
+        queue(rows(2, "uk") + rows(2, "en", start=10) + rows(1, "en", "reminder", start=20))
+        report = send()
+    finally:
+        sender.shareable.cache_clear()
+    assert report.sent == 5 and report.requests == 2
+    by_message = sorted(sorted(language_of(db, p["custom_args"]["survey_id"]) for p in m["body"]["personalizations"])
+                        for m in fake.messages())
+    assert by_message == [["en", "en", "en"], ["uk", "uk"]]
 
 
 class LinkParser(HTMLParser):
@@ -175,33 +276,55 @@ class Killed(BaseException):
 
 
 def test_task_killed_mid_batch_and_retried_sends_nothing_twice(db, queue, fake, monkeypatch):
-    queue(rows(2500))
+    queue(rows(3500))
     real_record = sender.record
     calls = {"n": 0}
 
     def record_then_die(conn, batch, status, **kw):
         calls["n"] += 1
-        if calls["n"] == 2:  # the second batch went out (202) but the process dies before recording it
+        # the second batch went out (202) and the third is in flight (the second is recorded while it is out):
+        # the process dies before recording either
+        if calls["n"] == 2:
             raise Killed()
         return real_record(conn, batch, status, **kw)
 
     monkeypatch.setattr(sender, "record", record_then_die)
     with pytest.raises(Killed):
         send(run_id="scheduled__2026-03-02T08:00:00+00:00")
-    assert len(fake.messages()) == 2
-    assert statuses(db) == {"sent": 1000, "claimed": 1000}
+    assert len(fake.messages()) == 3
+    assert statuses(db) == {"sent": 1000, "claimed": 2000}  # at most two batches claimed and not recorded
     monkeypatch.setattr(sender, "record", real_record)
 
     retry = send(run_id="scheduled__2026-03-02T08:00:00+00:00")  # Airflow's retry of the same task
-    assert retry.orphans_marked_unknown == 1000
+    assert retry.orphans_marked_unknown == 2000
     assert retry.sent == 500 and retry.requests == 1
     ids = sent_ids(fake)
-    assert len(ids) == len(set(ids)) == 2500  # the 1000 'unknown' ones really went out, once
-    assert statuses(db) == {"sent": 1500, "unknown": 1000}
+    assert len(ids) == len(set(ids)) == 3500  # the 2000 'unknown' ones really went out, once
+    assert statuses(db) == {"sent": 1500, "unknown": 2000}
     assert db.execute("select count(*) from raw.survey_sends where status = 'unknown' and error like "
-                      "'claimed by an attempt%%'").fetchone()[0] == 1000
+                      "'claimed by an attempt%%'").fetchone()[0] == 2000
     assert "left claimed by a crashed attempt" in retry.summary()
-    assert send().requests == 0 and len(fake.messages()) == 3
+    assert send().requests == 0 and len(fake.messages()) == 4
+
+
+def test_an_error_while_a_request_is_out_still_records_its_202(db, queue, fake, monkeypatch):
+    queue(rows(2500))
+    real_prepare = sender.Sender.prepare
+    calls = {"n": 0}
+
+    def prepare_fails_on_the_third_batch(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 3:  # batch 2 is in flight, batch 1's 202 is being recorded
+            raise RuntimeError("boom while preparing")
+        return real_prepare(self, batch)
+
+    monkeypatch.setattr(sender.Sender, "prepare", prepare_fails_on_the_third_batch)
+    with pytest.raises(RuntimeError, match="boom"):
+        send()
+    assert len(fake.messages()) == 2
+    assert statuses(db) == {"sent": 2000}  # both 202s recorded, the third batch never claimed
+    monkeypatch.setattr(sender.Sender, "prepare", real_prepare)
+    assert send().sent == 500 and len(set(sent_ids(fake))) == 2500
 
 
 def test_429_waits_until_rate_limit_reset_and_resends_the_same_batch(db, queue, fake):
@@ -258,14 +381,14 @@ def test_timeout_leaves_unknown_never_resent(db, queue, fake):
     queue(rows(3, "en") + rows(2, "uk", start=10))
     fake.faults.latency = 1.0
     with pytest.raises(OutcomeUnknown):
-        send(timeout=0.3)
+        send(timeout=0.3, batch_size=3)  # a full en batch, then the uk one
     assert statuses(db) == {"unknown": 3}  # the en batch; the run stopped before the uk one
     deadline = time.time() + 5
     while not fake.messages() and time.time() < deadline:  # SendGrid did get it after all
         time.sleep(0.05)
     assert len(fake.messages()) == 1
     fake.faults.latency = 0.0
-    report = send()
+    report = send(batch_size=3)
     assert report.sent == 2 and report.already_recorded == 3
     ids = sent_ids(fake)
     assert len(ids) == len(set(ids)) == 5
@@ -312,9 +435,11 @@ def test_limit_sends_the_oldest_first_and_the_rest_next_time(db, queue, fake):
 
 
 def test_too_late_and_invalid_rows_are_skipped_and_counted(db, queue, fake):
-    queue(rows(1) + rows(1, start=5, days_late=8) + rows(1, start=7, language="de"))
+    queue(rows(1) + rows(1, start=5, days_late=8) + rows(1, start=7, language="de")
+          + rows(1, start=8, email="a" * 250 + "@example.com")  # longer than any deliverable address
+          + rows(1, start=9, survey_id="not url-safe"))  # cannot go into a token
     report = send()
-    assert (report.sent, report.too_late, report.invalid) == (1, 1, 1)
+    assert (report.sent, report.too_late, report.invalid) == (1, 1, 3)
 
 
 def test_orphaned_claims(db, queue, fake):

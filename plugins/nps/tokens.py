@@ -49,6 +49,11 @@ def _sign(message: str, secret: bytes) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def valid_survey_id(survey_id: str | None) -> bool:
+    """Whether a survey id can go into a token (URL-safe, 1-64 characters)."""
+    return bool(survey_id) and _SURVEY_ID.match(survey_id) is not None
+
+
 def mint(survey_id: str, issued_at: datetime | None = None, ttl: timedelta | None = None,
          secret: str | None = None) -> str:
     if not _SURVEY_ID.match(survey_id):

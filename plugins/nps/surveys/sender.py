@@ -2,10 +2,11 @@
 
 For one sending day (the run's logical date in Europe/Kyiv) the sender reads `intermediate.int_survey_due_queue`
 (the dbt model that decides eligibility), drops what `raw.survey_sends` already holds, applies the rollout `limit`,
-and sends the rest in batches. Each batch is one SendGrid request for up to 1000 recipients of ONE (kind, language):
+and sends the rest in batches of up to 1000 recipients, one SendGrid request each:
 
-1. claim: insert the batch's rows into `raw.survey_sends` with status `claimed` and commit, BEFORE the request;
-   a row that exists already (any status but `sandbox`) is not claimed, so nothing is ever sent twice;
+1. claim: insert the batch's rows into `raw.survey_sends` with status `claimed` (and its first attempt) and commit,
+   BEFORE the request; a row that exists already (any status but `sandbox`) is not claimed, so nothing is ever
+   sent twice;
 2. request: `POST /v3/mail/send` (see `build_body`);
 3. record: 202 -> `sent` + the request's `X-Message-Id` (SendGrid's `sg_message_id` in events starts with it, and
    events carry our `custom_args.survey_id`); 200 in sandbox mode (`dry_run`) -> `sandbox`; 400 -> `failed` with
@@ -14,15 +15,30 @@ and sends the rest in batches. Each batch is one SendGrid request for up to 1000
    batch; 5xx, timeout or a dropped connection -> `unknown`, never re-sent, and the run stops (the task fails, so
    Airflow retries later and the retry carries on with what is still unsent).
 
-A crash or kill between claim and record leaves rows `claimed`; the next start (a task retry or a re-run) turns
-them into `unknown` before anything else, under an advisory lock that keeps two senders from running at once.
-Dry-run claims are deleted instead (sandbox mode never delivers), and a real send may take over a `sandbox` row.
+Overlap: one request is in flight at a time, on a worker thread. While it is out, the batch before it is recorded
+(a 202 is recorded on a second connection, by a second thread, once the next batch's claim and request went out)
+and the batch after it is prepared (tokens, personalizations). That record is finished before the next claim, and
+the next batch is claimed only after the current request came back accepted, immediately before its own request;
+any other outcome is settled first, with nothing else in flight. So at most two batches are ever claimed but not
+recorded: one accepted and one in flight.
 
-Batching choice: the HTML and text parts are rendered in this repository (templates/) once per (language, kind)
-and the per-recipient bits go in per-personalization `substitutions` (`-token-`, `-greeting-`, `-greeting_html-`),
-instead of `dynamic_template_data` with a `d-...` template that would live in SendGrid's UI rather than in git.
-Because a request has one `content`, a batch holds one language and kind: a day with mixed languages costs at most
-8 partial requests more than the minimum.
+A crash or kill between claim and record leaves rows `claimed` (at most those two batches); the next start (a task
+retry or a re-run) turns them into `unknown` before anything else, under an advisory lock that keeps two senders
+from running at once. Dry-run claims are deleted instead (sandbox mode never delivers), and a real send may take
+over a `sandbox` row.
+
+Batching: the HTML and text parts are rendered in this repository (templates/, `nps.surveys.render`) into one
+language-neutral skeleton, and the per-recipient bits go in per-personalization `substitutions` (`-token-`,
+`-greeting-`, `-greeting_html-`) instead of `dynamic_template_data` with a `d-...` template that would live in
+SendGrid's UI rather than in git. A request has one `content`, so:
+- each (kind, language)'s surveys go out in full requests of 1000 whose content is that language's e-mail;
+- what is left of every (kind, language) (under 1000 each) is packed into shared requests whose content is the
+  skeleton; each personalization then also carries its language's strings as substitutions (`-nps_intro-` ...,
+  about 2 KB; SendGrid allows 10,000 bytes per personalization), its own `subject` and `from` name.
+So N surveys take ceil(N / 1000) requests whatever the mix of languages and kinds. A shared request holding one kind
+has the categories `nps`, `nps-<kind>`; one holding both kinds only `nps` (`custom_args.kind` tells them apart).
+SendGrid's section tags (`sections`), which could have carried the language blocks once per request, were
+removed by SendGrid and are absent from tsg_mail_v3.json: not used.
 """
 
 from __future__ import annotations
@@ -33,8 +49,10 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
+from functools import cache
 
 import psycopg
 from psycopg import sql
@@ -49,6 +67,8 @@ log = logging.getLogger(__name__)
 
 DUE_QUEUE = "intermediate.int_survey_due_queue"  # the dbt model: eligibility lives there, not here
 MAX_PERSONALIZATIONS = 1000  # SendGrid's limit per request
+MAX_SUBSTITUTION_BYTES = 10_000  # SendGrid's limit per personalization (keys + values, tsg_mail_v3.json)
+MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit: a longer address cannot be delivered
 ADVISORY_LOCK = 0x6E7073_53454E44 & 0x7FFFFFFFFFFFFFFF  # "npsSEND": one sender per warehouse at a time
 ORPHAN_ERROR = "claimed by an attempt that ended before its outcome was recorded (crash or kill): never re-sent"
 _PERSONALIZATION_FIELD = re.compile(r"^personalizations\.(\d+)\b")
@@ -177,7 +197,8 @@ def recorded_keys(conn: psycopg.Connection, keys: list[tuple[str, str]]) -> set[
 
 def claim(conn: psycopg.Connection, rows: list[DueSurvey], day: date, run_id: str | None,
           dry_run: bool) -> list[DueSurvey]:
-    """Insert `claimed` rows and commit; returns the rows this call owns (others exist already)."""
+    """Insert `claimed` rows, counting the request about to carry them as their first attempt, and commit (one
+    statement, autocommit); returns the rows this call owns (others exist already)."""
     if not rows:
         return []
     now = clock.now()
@@ -185,19 +206,20 @@ def claim(conn: psycopg.Connection, rows: list[DueSurvey], day: date, run_id: st
                       for r in rows], strict=True))
     claimed = conn.execute("""
         insert into raw.survey_sends as s (survey_id, kind, purchase_id, customer_ref, email, language, status,
-                                           due_date, logical_date, claimed_at, run_id, dry_run, attempts)
+                                           due_date, logical_date, claimed_at, run_id, dry_run, attempts,
+                                           last_attempt_at)
         select u.survey_id, u.kind, u.purchase_id, u.customer_ref, u.email, u.language, 'claimed',
-               u.due_date, %s, %s, %s, %s, 0
+               u.due_date, %s, %s, %s, %s, 1, %s
         from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::date[])
              as u(survey_id, kind, purchase_id, customer_ref, email, language, due_date)
         on conflict (survey_id, kind) do update set
             purchase_id = excluded.purchase_id, customer_ref = excluded.customer_ref, email = excluded.email,
             language = excluded.language, status = 'claimed', message_id = null, error = null,
             due_date = excluded.due_date, logical_date = excluded.logical_date, claimed_at = excluded.claimed_at,
-            sent_at = null, run_id = excluded.run_id, dry_run = excluded.dry_run, attempts = 0,
-            last_attempt_at = null
+            sent_at = null, run_id = excluded.run_id, dry_run = excluded.dry_run, attempts = 1,
+            last_attempt_at = excluded.last_attempt_at
         where s.status = 'sandbox'
-        returning s.survey_id, s.kind""", (day, now, run_id, dry_run, *[list(c) for c in cols])).fetchall()
+        returning s.survey_id, s.kind""", (day, now, run_id, dry_run, now, *[list(c) for c in cols])).fetchall()
     owned = {(r[0], r[1]) for r in claimed}
     return [r for r in rows if (r.survey_id, r.kind) in owned]
 
@@ -211,6 +233,7 @@ _MATCH_CLAIMED = """
 
 
 def mark_attempt(conn: psycopg.Connection, rows: list[DueSurvey]) -> None:
+    """One more request carries these claimed rows (a retry after a 429 or a partial 400)."""
     conn.execute(f"update raw.survey_sends set attempts = attempts + 1, last_attempt_at = %s where {_MATCH_CLAIMED}",
                  (clock.now(), *_keys(rows)))
 
@@ -235,34 +258,87 @@ def release(conn: psycopg.Connection, rows: list[DueSurvey]) -> int:
 
 def _display_name(name: str | None) -> str | None:
     # SendGrid rejects a `to.name` holding ',' or ';' and control characters garble headers.
-    clean = " ".join(re.sub(r"[,;\x00-\x1f\x7f\"]", " ", name or "").split())[:100]
+    clean = " ".join(re.sub(r"[,;\x00-\x1f\x7f\"]", " ", name or "").split())[:render.NAME_MAX]
     return clean or None
 
 
-def build_body(template: render.Email, rows: list[DueSurvey], survey_tokens: dict[str, str], *,
-               dry_run: bool) -> dict:
-    """The `POST /v3/mail/send` body of one batch (valid against SendGrid's tsg_mail_v3.json)."""
-    if not 0 < len(rows) <= MAX_PERSONALIZATIONS:
-        raise ValueError(f"a batch holds 1..{MAX_PERSONALIZATIONS} surveys, got {len(rows)}")
+def _substitutions_bytes(subs) -> int:
+    return sum(len(k.encode()) + len(v.encode()) for k, v in subs.items())
+
+
+def worst_substitution_bytes(language: str, kind: str, base_url: str) -> int:
+    """A shared personalization's substitutions at their largest: the language's strings plus a token for a
+    64-character survey id and a greeting for a 100-character name of 4-byte characters."""
+    token = "x" * (64 + 1 + 13 + 1 + 22)  # tokens.mint: id . expiry (base 36) . signature
+    return _substitutions_bytes({**render.localized(language, kind, base_url),
+                                 **render.substitutions(language, token, "\U0001F600" * render.NAME_MAX)})
+
+
+@cache
+def shareable(language: str, kind: str, base_url: str) -> bool:
+    """Whether a (language, kind) may join a shared request: its worst case stays within SendGrid's 10,000
+    bytes of substitutions per personalization (about 3 KB today; False only if strings.yml grows far)."""
+    return worst_substitution_bytes(language, kind, base_url) <= MAX_SUBSTITUTION_BYTES
+
+
+def _groups(rows: list[DueSurvey]) -> list[tuple[str, str]]:
+    return sorted({(r.kind, r.language) for r in rows})
+
+
+@dataclass
+class Batch:
+    """The surveys of one request; `shared` when they mix (kind, language): the content is then the skeleton."""
+
+    rows: list[DueSurvey]
+    shared: bool = field(init=False)
+    label: str = field(init=False)  # "invite/en, reminder/uk" for logs and errors
+
+    def __post_init__(self) -> None:
+        groups = _groups(self.rows)
+        self.shared = len(groups) > 1
+        self.label = ", ".join(f"{kind}/{language}" for kind, language in groups)
+
+
+def personalization(row: DueSurvey, token: str, *, shared: bool, base_url: str, from_email: str) -> dict:
+    """One recipient's envelope; in a shared request it also carries its language's strings, subject and sender."""
+    to = {"email": row.email}
+    name = _display_name(row.customer_name)
+    if name:
+        to["name"] = name
+    subs = render.substitutions(row.language, token, row.customer_name)
+    item = {"to": [to], "substitutions": subs, "custom_args": {"survey_id": row.survey_id, "kind": row.kind}}
+    if shared:
+        template = render.render_template(row.language, row.kind, base_url)
+        item["substitutions"] = {**render.localized(row.language, row.kind, base_url), **subs}
+        item["subject"] = template.subject
+        item["from"] = {"email": from_email, "name": template.from_name}
+    return item
+
+
+def build_body(rows: list[DueSurvey], personalizations: list[dict], *, shared: bool, dry_run: bool) -> dict:
+    """The `POST /v3/mail/send` body of one batch (valid against SendGrid's tsg_mail_v3.json): `personalizations`
+    made by `personalization(..., shared=shared)` for `rows`, in their order."""
+    if not 0 < len(personalizations) <= MAX_PERSONALIZATIONS or len(rows) != len(personalizations):
+        raise ValueError(f"a batch holds 1..{MAX_PERSONALIZATIONS} surveys, one personalization each, got "
+                         f"{len(rows)} surveys and {len(personalizations)} personalizations")
+    groups = _groups(rows)
+    if len(groups) > 1 and not shared:
+        raise ValueError(f"one content cannot serve {groups}: such a batch must be shared")
     cfg = settings()
-    personalizations = []
-    for row in rows:
-        to = {"email": row.email}
-        name = _display_name(row.customer_name)
-        if name:
-            to["name"] = name
-        personalizations.append({
-            "to": [to],
-            "substitutions": render.substitutions(row.language, survey_tokens[row.survey_id], row.customer_name),
-            "custom_args": {"survey_id": row.survey_id, "kind": row.kind},
-        })
+    template = render.render_template(rows[0].language, rows[0].kind, cfg.collector_base_url)
+    kinds = sorted({kind for kind, _ in groups})
+    if shared:  # each personalization has its own subject and sender name; the content is the skeleton
+        skeleton = render.skeleton(cfg.collector_base_url)
+        text, html, subject = skeleton.text, skeleton.html, {}
+    else:
+        text, html, subject = template.text, template.html, {"subject": template.subject}
     return {
         "personalizations": personalizations,
         "from": {"email": cfg.sendgrid_from_email, "name": template.from_name},
-        "subject": template.subject,
+        **subject,
         # text/plain must come before text/html
-        "content": [{"type": "text/plain", "value": template.text}, {"type": "text/html", "value": template.html}],
-        "categories": ["nps", f"nps-{template.kind}"],
+        "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": html}],
+        "categories": ["nps", f"nps-{kinds[0]}"] if len(kinds) == 1 else ["nps"],
         "asm": {"group_id": cfg.sendgrid_asm_group_id},
         "mail_settings": {"sandbox_mode": {"enable": bool(dry_run)}},
         # Links carry signed tokens and the collector records clicks itself: no SendGrid link rewriting.
@@ -325,8 +401,7 @@ class Sender:
                 conn.execute("select pg_advisory_lock(%s)", (ADVISORY_LOCK,))  # released when the session ends
                 (self.report.orphans_marked_unknown,
                  self.report.orphans_dry_run_released) = recover_orphans(conn)
-                for (kind, language), batch in self.plan(conn):
-                    self.send_batch(conn, client, kind, language, batch)
+                self.send_all(conn, client, self.plan(conn))
         except SendAborted as exc:
             self.report.aborted = str(exc)
             raise
@@ -336,8 +411,9 @@ class Sender:
             log_fn(self.report.summary())
         return self.report
 
-    def plan(self, conn: psycopg.Connection) -> list[tuple[tuple[str, str], list[DueSurvey]]]:
-        """The day's batches: deduplicated, not yet recorded, within catch-up, oldest due first, limited."""
+    def plan(self, conn: psycopg.Connection) -> list[Batch]:
+        """The day's batches: deduplicated, not yet recorded, within catch-up, oldest due first, limited; full
+        batches of one (kind, language), then what is left of each packed into shared batches."""
         cfg = settings()
         due = read_due_queue(conn, self.day, self.queue_relation)
         self.report.due = len(due)
@@ -347,9 +423,11 @@ class Sender:
             if key in seen:
                 continue
             seen.add(key)
-            if row.language not in render.LANGUAGES or row.kind not in render.KINDS or not row.email:
-                log.warning("due queue row %s/%s is invalid (language %r, kind %r): skipped", row.survey_id,
-                            row.kind, row.language, row.kind)
+            if (row.language not in render.LANGUAGES or row.kind not in render.KINDS or not row.email
+                    or len(row.email) > MAX_EMAIL_LENGTH or not tokens.valid_survey_id(row.survey_id)):
+                log.warning("due queue row %s/%s is invalid (language %r, kind %r, e-mail of %d characters, or a "
+                            "survey id that is not URL-safe): skipped", row.survey_id, row.kind, row.language,
+                            row.kind, len(row.email or ""))
                 self.report.invalid += 1
             elif row.days_late is not None and row.days_late > cfg.catch_up_days:
                 self.report.too_late += 1
@@ -365,34 +443,109 @@ class Sender:
         groups: dict[tuple[str, str], list[DueSurvey]] = defaultdict(list)
         for row in todo:
             groups[(row.kind, row.language)].append(row)
-        batches = []
-        for key in sorted(groups):
-            rows = groups[key]
-            batches += [(key, rows[i: i + self.batch_size]) for i in range(0, len(rows), self.batch_size)]
+        size = self.batch_size
+        batches, left = [], []
+        for kind, language in sorted(groups):
+            rows = groups[(kind, language)]
+            # full batches of this group alone; a group too large to share sends its remainder alone too
+            full = len(rows) - len(rows) % size if shareable(language, kind, cfg.collector_base_url) else len(rows)
+            batches += [Batch(rows[i: i + size]) for i in range(0, full, size)]
+            left += rows[full:]
+        # the remainders, in (kind, language) order: ceil(len(left) / size) requests, each mostly of one group
+        batches += [Batch(left[i: i + size]) for i in range(0, len(left), size)]
         return batches
 
-    def send_batch(self, conn: psycopg.Connection, client, kind: str, language: str, rows: list[DueSurvey]) -> None:
+    def prepare(self, batch: Batch) -> list[dict]:
+        """The personalizations of a batch (tokens minted), in its row order: CPU work done while a request is out."""
         # settings() re-reads the environment on each call: resolved once per batch, not twice per token (profiled)
         cfg = settings()
         ttl = timedelta(days=cfg.token_ttl_days)
-        survey_tokens = {r.survey_id: tokens.mint(r.survey_id, issued_at=self.issued_at, ttl=ttl,
-                                                  secret=cfg.token_secret) for r in rows}
-        template = render.render_template(language, kind, cfg.collector_base_url)
-        pending = claim(conn, rows, self.day, self.run_id, self.dry_run)
-        self.report.claimed += len(pending)
-        self.report.already_recorded += len(rows) - len(pending)
+        return [personalization(row, tokens.mint(row.survey_id, issued_at=self.issued_at, ttl=ttl,
+                                                 secret=cfg.token_secret),
+                                shared=batch.shared, base_url=cfg.collector_base_url,
+                                from_email=cfg.sendgrid_from_email)
+                for row in batch.rows]
+
+    def send_all(self, conn: psycopg.Connection, client, batches: list[Batch]) -> None:
+        """claim -> request -> record for every batch; while a request is out (worker thread) the batch before it
+        is recorded (a second connection, a second thread) and the one after it prepared ("Overlap" above)."""
+        if not batches:
+            return
+        accepted: tuple[list[DueSurvey], PostResult] | None = None  # a 202 whose record has not started
+        recording: Future | None = None  # the record of the batch before the one in flight
+        in_flight: tuple[Batch, list[DueSurvey], list[dict], Future] | None = None
+        with (ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendgrid") as http,
+              ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder") as recorder,
+              psycopg.connect(self.dsn or warehouse_dsn(), autocommit=True) as record_conn):
+            try:
+                prepared = self.prepare(batches[0])
+                for i, batch in enumerate(batches):
+                    pending = claim(conn, batch.rows, self.day, self.run_id, self.dry_run)
+                    self.report.claimed += len(pending)
+                    self.report.already_recorded += len(batch.rows) - len(pending)
+                    if pending:
+                        owned = {(r.survey_id, r.kind) for r in pending}
+                        items = [p for r, p in zip(batch.rows, prepared, strict=True)
+                                 if (r.survey_id, r.kind) in owned]
+                        body = build_body(pending, items, shared=batch.shared, dry_run=self.dry_run)
+                        self.report.requests += 1
+                        in_flight = (batch, pending, items, http.submit(post_mail, client, body, self.timeout))
+                    if accepted:  # the previous batch's 202, recorded while this request is out
+                        recording = recorder.submit(self._record_accepted, record_conn, *accepted)
+                        accepted = None
+                    if i + 1 < len(batches):
+                        prepared = self.prepare(batches[i + 1])
+                    result = in_flight[3].result() if in_flight else None
+                    if recording:  # done before the next claim: never more than two batches unrecorded
+                        recording.result()
+                        recording = None
+                    if in_flight:
+                        batch, pending, items, _ = in_flight
+                        in_flight = None
+                        if result.outcome is Outcome.ACCEPTED:
+                            accepted = (pending, result)
+                        else:  # settled here, with nothing else in flight
+                            self.settle(conn, client, batch, pending, items, result)
+                if accepted:
+                    self._record_accepted(conn, *accepted)
+            except Exception:
+                self._salvage(conn, accepted, recording, in_flight)
+                raise
+
+    def _salvage(self, conn: psycopg.Connection, accepted, recording, in_flight) -> None:
+        """After an unexpected error (the database went away, a bug): record the 202s still known. What cannot be
+        recorded stays `claimed`, and the next start makes it `unknown`."""
+        done = [accepted] if accepted else []
+        for future, what in ((recording, "recording a batch"), (in_flight and in_flight[3], "a request")):
+            if not future:
+                continue
+            try:
+                result = future.result()
+            except Exception:  # its rows stay claimed: unknown at the next start
+                log.exception("%s ended in an error", what)
+                continue
+            if future is not recording and result.outcome is Outcome.ACCEPTED:
+                done.append((in_flight[1], result))
+        for rows, result in done:
+            try:
+                self._record_accepted(conn, rows, result)
+            except Exception:  # left claimed: the next start makes them unknown
+                log.exception("could not record %d surveys SendGrid accepted (%s)", len(rows), result.message_id)
+
+    def _record_accepted(self, conn: psycopg.Connection, rows: list[DueSurvey], result: PostResult) -> None:
+        status = "sandbox" if self.dry_run else "sent"
+        record(conn, rows, status, message_id=result.message_id)
+        self.report.count(status, rows)
+        if result.message_id:
+            self.report.message_ids.append(result.message_id)
+
+    def settle(self, conn: psycopg.Connection, client, batch: Batch, pending: list[DueSurvey], items: list[dict],
+               result: PostResult) -> None:
+        """A request that did not come back 202: retry (429, partial 400), record, or stop the run."""
         rate_limited = rejections = 0
-        while pending:
-            body = build_body(template, pending, survey_tokens, dry_run=self.dry_run)
-            mark_attempt(conn, pending)
-            self.report.requests += 1
-            result = post_mail(client, body, self.timeout)
+        while True:
             if result.outcome is Outcome.ACCEPTED:
-                status = "sandbox" if self.dry_run else "sent"
-                record(conn, pending, status, message_id=result.message_id)
-                self.report.count(status, pending)
-                if result.message_id:
-                    self.report.message_ids.append(result.message_id)
+                self._record_accepted(conn, pending, result)
                 return
             if result.outcome is Outcome.RATE_LIMITED:
                 rate_limited += 1
@@ -400,32 +553,36 @@ class Sender:
                 if rate_limited > self.max_rate_limited:
                     self._give_up(conn, pending, f"still rate limited after {self.max_rate_limited} waits")
                 self._wait_for_reset(result, rate_limited)
-                continue
-            if result.outcome is Outcome.REJECTED:
+            elif result.outcome is Outcome.REJECTED:
                 bad = rejected_indexes(result, len(pending))
-                if bad and len(bad) < len(pending) and rejections < 3:
-                    rejections += 1
-                    failed = [r for i, r in enumerate(pending) if i in bad]
-                    for i in sorted(bad):
-                        reasons = [e for e in result.errors if str(e.get("field", "")).startswith(
-                            f"personalizations.{i}")]
-                        record(conn, [pending[i]], "failed",
-                               error=f"HTTP {result.status}: " + "; ".join(str(e.get("message")) for e in reasons))
-                    self.report.count("failed", failed)
-                    pending = [r for i, r in enumerate(pending) if i not in bad]
-                    log.warning("SendGrid rejected %d recipient(s) of a %s/%s batch; retrying the other %d",
-                                len(failed), kind, language, len(pending))
-                    continue
-                record(conn, pending, "failed", error=result.error)
-                self.report.count("failed", pending)
-                log.error("SendGrid rejected a %s/%s batch of %d: %s", kind, language, len(pending), result.error)
-                return
-            if result.outcome is Outcome.NOT_SENT:
+                if not (bad and len(bad) < len(pending) and rejections < 3):
+                    record(conn, pending, "failed", error=result.error)
+                    self.report.count("failed", pending)
+                    log.error("SendGrid rejected a batch of %d (%s): %s", len(pending), batch.label, result.error)
+                    return
+                rejections += 1
+                failed = [r for i, r in enumerate(pending) if i in bad]
+                for i in sorted(bad):
+                    reasons = [e for e in result.errors if str(e.get("field", "")).startswith(
+                        f"personalizations.{i}")]
+                    record(conn, [pending[i]], "failed",
+                           error=f"HTTP {result.status}: " + "; ".join(str(e.get("message")) for e in reasons))
+                self.report.count("failed", failed)
+                pending = [r for i, r in enumerate(pending) if i not in bad]
+                items = [p for i, p in enumerate(items) if i not in bad]
+                log.warning("SendGrid rejected %d recipient(s) of a batch (%s); retrying the other %d",
+                            len(failed), batch.label, len(pending))
+            elif result.outcome is Outcome.NOT_SENT:
                 self._give_up(conn, pending, result.error or "not sent")
-            # UNKNOWN: it may have gone out, so it never goes again; stop before more batches end up like it.
-            record(conn, pending, "unknown", error=result.error)
-            self.report.count("unknown", pending)
-            raise OutcomeUnknown(f"{len(pending)} {kind}/{language} survey(s) in an unknown state: {result.error}")
+            else:  # UNKNOWN: it may have gone out, so it never goes again; stop before more batches end up like it
+                record(conn, pending, "unknown", error=result.error)
+                self.report.count("unknown", pending)
+                raise OutcomeUnknown(f"{len(pending)} survey(s) ({batch.label}) in an unknown state: {result.error}")
+            # the same batch (or what is left of it) once more
+            body = build_body(pending, items, shared=batch.shared, dry_run=self.dry_run)
+            mark_attempt(conn, pending)
+            self.report.requests += 1
+            result = post_mail(client, body, self.timeout)
 
     def _wait_for_reset(self, result: PostResult, streak: int) -> None:
         wait = result.rate_limit_reset - self.wall_clock() if result.rate_limit_reset is not None else 0.0
