@@ -34,3 +34,22 @@ def test_a_failure_shows_the_end_of_the_log(tmp_path, capfd):
         raise RuntimeError("boom")
     err = capfd.readouterr().err
     assert "the demo stopped" in err and "the task that failed said why" in err
+
+
+def test_mailbox_keeps_one_survey_per_kind_and_language_and_every_team_mail(tmp_path):
+    survey = {"message_id": "m1", "body": {
+        "from": {"email": "nps@example.com"}, "subject": "Оцініть нас",
+        "content": [{"type": "text/plain", "value": "-token-"},
+                    {"type": "text/html", "value": '<html lang="uk"><a href="/s/-token-">10</a></html>'}],
+        "personalizations": [{"to": [{"email": f"c{i}@example.com"}], "substitutions": {"-token-": f"t{i}"},
+                              "custom_args": {"survey_id": f"sv{i}", "kind": "invite"}} for i in range(3)]}}
+    digest = {"message_id": "m2", "body": {
+        "from": {"email": "nps@example.com"}, "subject": "Нові детрактори: 2",
+        "content": [{"type": "text/html", "value": '<html lang="uk"><p>2 cases</p></html>'}],
+        "personalizations": [{"to": [{"email": "manager@example.com"}]}]}}
+    index = demo.write_mailbox([survey, digest], tmp_path / "mailbox")
+    files = sorted(p.name for p in index.parent.iterdir())
+    assert files == ["index.html", "survey-invite-uk.html", "team-001-uk.html"]
+    assert '<a href="/s/t0">10</a>' in (index.parent / "survey-invite-uk.html").read_text()
+    listing = index.read_text()
+    assert "Оцініть нас" in listing and "manager@example.com" in listing and "c1@example.com" not in listing

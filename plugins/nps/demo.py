@@ -379,16 +379,52 @@ def run(args: argparse.Namespace) -> int:
         for dag_id in ("nps_transform", "nps_close_loop"):
             if dag_id in dags:
                 run_dag(dags[dag_id], final, timings, REPLAY.get(dag_id))
+        mailbox = write_mailbox(stack.sendgrid.messages(), demo_dir / "mailbox")
     finally:
         stack.stop()
     print_summary(url)
     _say(f"\nE-mails captured by the fake SendGrid: {customers.sent_total} surveys, {customers.other_messages} "
-         "digests/alerts to the team (`make fakes` serves them at GET /_fake/messages)")
+         f"digests/alerts to the team; open {mailbox} to read them as the customers and managers got them")
     _say(f"\n== demo finished in {time.monotonic() - t0:.0f}s; DAG runs:")
     for dag_id, values in timings.per_dag.items():
         _say(f"   {dag_id:<20} {len(values):>3} runs, {sum(values):6.1f}s")
     print_next_steps()
     return 0
+
+
+def write_mailbox(messages: list[dict], out: Path) -> Path:
+    """What the fake SendGrid delivered, as files to open in a browser: one survey e-mail per (kind, language) as a
+    customer received it, every digest and alert to the team, and an index.html listing them."""
+    import html as html_lib
+    import re
+    import shutil
+
+    from nps.fakes.sendgrid import rendered
+
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    rows, seen = [], set()
+    for mail in (mail for message in messages for mail in rendered(message)):
+        args = mail["custom_args"]
+        language = (re.search(r'<html lang="([a-z]{2})"', mail["html"]) or [None, "xx"])[1]
+        if "survey_id" in args:
+            key = ("survey", args.get("kind", "invite"), language)
+            if key in seen:
+                continue  # one example per kind and language; the demo sent thousands
+            seen.add(key)
+            name = f"survey-{key[1]}-{language}.html"
+        else:
+            name = f"team-{len(rows):03d}-{language}.html"
+        (out / name).write_text(mail["html"] or f"<pre>{html_lib.escape(mail['text'])}</pre>", encoding="utf-8")
+        to = ", ".join(r.get("email", "") for r in mail["to"])
+        rows.append(f'<tr><td><a href="{name}">{html_lib.escape(mail["subject"])}</a></td>'
+                    f"<td>{html_lib.escape(to)}</td><td>{language}</td></tr>")
+    index = out / "index.html"
+    index.write_text("<!doctype html><meta charset='utf-8'><title>NPS demo mailbox</title>"
+                     "<h1>E-mails the fake SendGrid delivered</h1><table border='1' cellpadding='4'>"
+                     "<tr><th>subject</th><th>to</th><th>language</th></tr>" + "".join(rows) + "</table>",
+                     encoding="utf-8")
+    return index
 
 
 def _table(conn: psycopg.Connection, title: str, query: str) -> None:
