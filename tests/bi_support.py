@@ -58,6 +58,22 @@ def superset(bi_db_url: str, home: Path, port: int) -> Iterator[str]:
                 os.environ[name] = value
 
 
+LOADING_JS = """() => document.querySelectorAll('[data-test="loading-indicator"], .loading').length"""
+SNAPSHOT_JS = """() => [...document.querySelectorAll('[data-test="chart-grid-component"]')].map(el => {
+    // how much the chart drew: non-transparent pixels of its canvases, every 7th sampled
+    let drawn = 0;
+    for (const canvas of el.querySelectorAll('canvas')) {
+        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        for (let i = 3; i < data.length; i += 28) if (data[i] > 0) drawn++;
+    }
+    const alert = el.querySelector('[role="alert"], .ant-alert-error, [data-test="error-message"]');
+    return {title: el.querySelector('[data-test="editable-title"]')?.innerText ?? '',
+            text: el.querySelector('[data-test="chart-container"]')?.innerText ?? '',
+            drawn_pixels: drawn,
+            error: alert ? alert.innerText : null};
+})"""
+
+
 @dataclass
 class RenderedChart:
     title: str
@@ -86,27 +102,23 @@ def render_dashboard(base: str, screenshot: Path | None = None, timeout_s: float
             page = context.new_page()
             page.goto(f"{bi.dashboard_url(base)}?standalone=1")
             expected = len(bi.load_spec()["charts"])
-            page.wait_for_function(
-                """n => document.querySelectorAll('[data-test="chart-container"]').length === n
-                       && document.querySelectorAll('[data-test="loading-indicator"], .loading').length === 0""",
-                arg=expected, timeout=timeout_s * 1000)
-            page.wait_for_timeout(1500)  # ECharts animate their first draw
+            # Superset re-renders the whole grid once its language pack arrives: wait until every chart is there,
+            # none is loading and what they show stays the same for two looks 1.5 s apart (ECharts animate too)
+            charts, previous = [], None
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                page.wait_for_timeout(1500)
+                charts = page.evaluate(SNAPSHOT_JS)
+                settled = (len(charts) == expected and all(c["title"] for c in charts)
+                           and not page.evaluate(LOADING_JS))
+                if settled and charts == previous:
+                    break
+                previous = charts if settled else None
+            else:
+                raise AssertionError(f"the dashboard did not settle in {timeout_s} s: {len(charts)} of {expected} "
+                                     f"charts; last look: {charts}")
             if screenshot:
                 page.screenshot(path=str(screenshot), full_page=True)
-            charts = page.evaluate("""() => [...document.querySelectorAll('[data-test="chart-grid-component"]')]
-                .map(el => {
-                    // how much the chart drew: non-transparent pixels of its canvases, every 7th sampled
-                    let drawn = 0;
-                    for (const canvas of el.querySelectorAll('canvas')) {
-                        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-                        for (let i = 3; i < data.length; i += 28) if (data[i] > 0) drawn++;
-                    }
-                    const alert = el.querySelector('[role="alert"], .ant-alert-error, [data-test="error-message"]');
-                    return {title: el.querySelector('[data-test="editable-title"]')?.innerText ?? '',
-                            text: el.querySelector('[data-test="chart-container"]')?.innerText ?? '',
-                            drawn_pixels: drawn,
-                            error: alert ? alert.innerText : null};
-                })""")
         finally:
             browser.close()
     return [RenderedChart(**chart) for chart in charts]
