@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import httpx
 
@@ -24,10 +25,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
 @contextmanager
 def superset(bi_db_url: str, home: Path, port: int) -> Iterator[str]:
     """`nps bi setup` + the same gunicorn command as `make bi`, against `bi_db_url`; yields the base URL."""
-    saved = {name: os.environ.get(name) for name in ("NPS_BI_HOME", "NPS_BI_DB_URL", "SUPERSET_SECRET_KEY")}
-    os.environ.update({"NPS_BI_HOME": str(home), "NPS_BI_DB_URL": bi_db_url})
-    os.environ.setdefault("SUPERSET_SECRET_KEY", "tests-only-superset-secret-key-0123456789")
-    try:
+    env = {"NPS_BI_HOME": str(home), "NPS_BI_DB_URL": bi_db_url,
+           "SUPERSET_SECRET_KEY": os.environ.get("SUPERSET_SECRET_KEY") or "tests-only-superset-secret-key-0123456789"}
+    with mock.patch.dict(os.environ, env):
         bi.setup()
         log = (home / "gunicorn.log").open("w")
         server = subprocess.Popen(bi.serve_command(port, workers=1), env=bi._env(), stdout=log,
@@ -50,12 +50,6 @@ def superset(bi_db_url: str, home: Path, port: int) -> Iterator[str]:
             server.terminate()
             server.wait(timeout=30)
             log.close()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 LOADING_JS = """() => document.querySelectorAll('[data-test="loading-indicator"], .loading').length"""
