@@ -74,6 +74,27 @@ def _night(clock_file: Path, client, dsn: str, lo: datetime, hi: datetime, label
     run_onec(lo, hi, label, client=client, dsn=dsn, lookback_days=0)
 
 
+def load_history(client, dsn: str, clock_file: Path, first: datetime, day: datetime) -> None:
+    """Everything before day D: the bulk as one night's load, then the last NIGHTS nights one by one; answers."""
+    bulk_until = day - timedelta(days=NIGHTS)
+    _night(clock_file, client, dsn, first - timedelta(days=1), bulk_until, "history")
+    for n in range(NIGHTS):
+        night = bulk_until + timedelta(days=n)
+        _night(clock_file, client, dsn, night, night + timedelta(days=1), f"night-{n}")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(ANSWERS, {"lo": (first - timedelta(days=400)).replace(tzinfo=None),
+                               "hi": day.replace(tzinfo=None)})
+        conn.execute("vacuum analyze")
+
+
+def load_new_day(client, dsn: str, clock_file: Path, day: datetime) -> None:
+    """Day D: its 1C documents the night after, its answers an hour after each was given."""
+    _night(clock_file, client, dsn, day, day + timedelta(days=1), "new-day")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(ANSWERS, {"lo": day.replace(tzinfo=None), "hi": (day + timedelta(days=1)).replace(tzinfo=None)})
+        conn.execute("analyze")
+
+
 def run(quick: bool = False, lines: int | None = None) -> Result:
     from bench.onec_files import FileOneCClient
     from nps import transform
@@ -84,29 +105,18 @@ def run(quick: bool = False, lines: int | None = None) -> Result:
     meta = json.loads((data / "meta" / "summary.json").read_text())
     first = datetime.fromisoformat(meta["start"]).replace(tzinfo=KYIV)
     day = first + timedelta(days=int(meta["days"]) - 4)  # the new day: late enough that its answers exist
-    bulk_until = day - timedelta(days=NIGHTS)
     result = Result("nightly dbt build after one new day", "")
     setup = time.perf_counter()
     with RssSampler() as rss, throwaway_db("nps_bench_dbt") as dsn, simulated_clock() as clock_file:
         client = FileOneCClient(data)
-        _night(clock_file, client, dsn, first - timedelta(days=1), bulk_until, "history")
-        for n in range(NIGHTS):
-            night = bulk_until + timedelta(days=n)
-            _night(clock_file, client, dsn, night, night + timedelta(days=1), f"night-{n}")
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(ANSWERS, {"lo": (first - timedelta(days=400)).replace(tzinfo=None),
-                                   "hi": day.replace(tzinfo=None)})
-            conn.execute("vacuum analyze")
+        load_history(client, dsn, clock_file, first, day)
         load_s = time.perf_counter() - setup
         t0 = time.perf_counter()
         transform.build(day + timedelta(hours=1, minutes=30), full_refresh=True)
         first_build_s = time.perf_counter() - t0
-        # the new day
-        _night(clock_file, client, dsn, day, day + timedelta(days=1), "new-day")
+        load_new_day(client, dsn, clock_file, day)
         client.close()
         with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(ANSWERS, {"lo": day.replace(tzinfo=None), "hi": (day + timedelta(days=1)).replace(tzinfo=None)})
-            conn.execute("analyze")
             lines_n = conn.execute("select count(*) from raw.onec_sale_lines").fetchone()[0]
             sales_n = conn.execute("select count(*) from raw.onec_sales").fetchone()[0]
             answers = conn.execute("select count(*) from raw.survey_responses").fetchone()[0]

@@ -45,15 +45,30 @@ attributes as (
     select * from {{ ref('snap_customer_attributes') }}
 ),
 
+attribute_periods as (
+    -- each version holds from its dbt_valid_from until the next one; the first also covers everything before it
+    select
+        customer_ref,
+        region,
+        segment,
+        dbt_valid_from,
+        lead(dbt_valid_from) over by_time as valid_until,
+        row_number() over by_time = 1 as is_first,
+        max(dbt_valid_from) over (partition by customer_ref) as customer_attributes_version
+    from attributes
+    window by_time as (partition by customer_ref order by dbt_valid_from, dbt_scd_id)
+),
+
 attribute_versions as (
     select
         customer_ref,
-        max(dbt_valid_from) as customer_attributes_version
-    from attributes
-    group by customer_ref
+        customer_attributes_version
+    from attribute_periods
+    where is_first
 ),
 
 {% if is_incremental() %}
+    -- the sets below are only used as `in (...)` filters (semi-joins): the planner's estimates stay bounded
     watermark as (
         select
             coalesce(max(t.loaded_at), '-infinity'::timestamptz)
@@ -62,44 +77,36 @@ attribute_versions as (
     ),
 
     changed_sales as (
-        select
-            all_sales.sale_ref,
-            all_sales.order_ref
+        select all_sales.sale_ref
         from all_sales
-        cross join watermark
-        where all_sales.loaded_at > watermark.loaded_since
+        where all_sales.loaded_at > (select watermark.loaded_since from watermark)
         union
-        select
-            all_sales.sale_ref,
-            all_sales.order_ref
+        select lines.sale_ref
         from {{ ref('stg_onec__sale_lines') }} as lines
-        cross join watermark
-        inner join all_sales on lines.sale_ref = all_sales.sale_ref
-        where lines.loaded_at > watermark.loaded_since
+        where lines.loaded_at > (select watermark.loaded_since from watermark)
     ),
 
     changed_orders as (
-        select changed_sales.order_ref from changed_sales
+        -- a changed sale changes its order's in-full, and that of the order it belonged to before
+        select all_sales.order_ref
+        from all_sales
+        where all_sales.sale_ref in (select changed_sales.sale_ref from changed_sales)
         union
-        -- the order a re-pointed sale belonged to before
         select previous.order_ref
         from {{ this }} as previous
-        inner join changed_sales on previous.purchase_id = changed_sales.sale_ref
+        where previous.purchase_id in (select changed_sales.sale_ref from changed_sales)
         union
         select all_orders.order_ref
         from all_orders
-        cross join watermark
-        where all_orders.loaded_at > watermark.loaded_since
+        where all_orders.loaded_at > (select watermark.loaded_since from watermark)
         union
         select order_lines.order_ref
         from order_lines
-        cross join watermark
-        where order_lines.loaded_at > watermark.loaded_since
+        where order_lines.loaded_at > (select watermark.loaded_since from watermark)
         union
         select all_deliveries.order_ref
         from all_deliveries
-        cross join watermark
-        where all_deliveries.loaded_at > watermark.loaded_since
+        where all_deliveries.loaded_at > (select watermark.loaded_since from watermark)
         union
         -- register records are deleted in raw when they vanish from 1C
         select previous.order_ref
@@ -111,7 +118,8 @@ attribute_versions as (
     ),
 
     changed_customers as (
-        select distinct previous.customer_ref
+        -- the customer's snapshot history changed since their purchases were attributed
+        select previous.customer_ref
         from {{ this }} as previous
         left join attribute_versions on previous.customer_ref = attribute_versions.customer_ref
         where previous.customer_attributes_version is distinct from attribute_versions.customer_attributes_version
@@ -122,17 +130,17 @@ attribute_versions as (
         union
         select all_sales.sale_ref
         from all_sales
-        inner join changed_orders on all_sales.order_ref = changed_orders.order_ref
+        where all_sales.order_ref in (select changed_orders.order_ref from changed_orders)
         union
         select all_sales.sale_ref
         from all_sales
-        inner join changed_customers on all_sales.customer_ref = changed_customers.customer_ref
+        where all_sales.customer_ref in (select changed_customers.customer_ref from changed_customers)
     ),
 
     sales as (
         select all_sales.*
         from all_sales
-        inner join touched on all_sales.sale_ref = touched.sale_ref
+        where all_sales.sale_ref in (select touched.sale_ref from touched)
     ),
 {% else %}
     sales as (
@@ -246,20 +254,12 @@ select
     {{ delivery_bucket('performance.delivered_date', 'performance.delay_days') }} as delivery_bucket,
     coalesce(attr.region, 'невідомо') as region,
     coalesce(attr.segment, 'unknown') as segment,
-    attribute_versions.customer_attributes_version,
+    attr.customer_attributes_version,
     performance.loaded_at,
     {{ transformed_at() }} as transformed_at
 from performance
-left join attribute_versions on performance.customer_ref = attribute_versions.customer_ref
-left join lateral (
-    select
-        a.region,
-        a.segment
-    from attributes as a
-    where a.customer_ref = performance.customer_ref
-    order by
-        (a.dbt_valid_from <= performance.purchased_at) desc,
-        case when a.dbt_valid_from <= performance.purchased_at then a.dbt_valid_from end desc,
-        a.dbt_valid_from asc
-    limit 1
-) as attr on true
+left join attribute_periods as attr
+    on
+        performance.customer_ref = attr.customer_ref
+        and (performance.purchased_at >= attr.dbt_valid_from or attr.is_first)
+        and coalesce(performance.purchased_at < attr.valid_until, true)
