@@ -59,14 +59,6 @@ attribute_periods as (
     window by_time as (partition by customer_ref order by dbt_valid_from, dbt_scd_id)
 ),
 
-attribute_versions as (
-    select
-        customer_ref,
-        customer_attributes_version
-    from attribute_periods
-    where is_first
-),
-
 {% if is_incremental() %}
     -- the sets below are only used as `in (...)` filters (semi-joins): the planner's estimates stay bounded
     watermark as (
@@ -115,6 +107,14 @@ attribute_versions as (
         where
             (previous.delivery_status is not null or previous.delivered_at is not null)
             and all_deliveries.order_ref is null
+    ),
+
+    attribute_versions as (
+        select
+            customer_ref,
+            customer_attributes_version
+        from attribute_periods
+        where is_first
     ),
 
     changed_customers as (
