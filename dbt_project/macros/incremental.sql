@@ -25,3 +25,19 @@
 {% macro local_date(column) -%}
     ({{ column }} at time zone '{{ var("timezone") }}')::date
 {%- endmacro %}
+
+{#-
+  When this row was (re)built: the dbt invocation's start. Downstream incremental models pick the rows an upstream
+  model rebuilt after their own last run (rows_transformed_since). Bookkeeping only: it differs between an
+  incremental build and a full refresh, so equality checks leave it out.
+-#}
+{% macro transformed_at() -%}
+    '{{ run_started_at.isoformat() }}'::timestamptz
+{%- endmacro %}
+
+{#- The rows (of the upstream model aliased `alias`) rebuilt since `this` last ran. -#}
+{% macro transformed_since(alias) -%}
+    {{ alias }}.transformed_at > (
+        select coalesce(max(t.transformed_at), '-infinity'::timestamptz) from {{ this }} as t
+    )
+{%- endmacro %}

@@ -1,37 +1,192 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='purchase_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['purchase_id'], 'unique': True},
+            {'columns': ['survey_id']},
+            {'columns': ['order_ref']},
+            {'columns': ['transformed_at']},
+        ]
+    )
+}}
 -- One row per purchase (1C sale) with its order, delivery and delivery performance, and the customer's region and
 -- segment as they were when the purchase was made (snapshot; purchases older than the first snapshot take the
 -- earliest known version).
+-- Incremental: a purchase is rebuilt when anything it is computed from changed since the last run: its sale, its
+-- order, the order's lines or delivery (also a delivery that vanished from 1C), any other sale of the same order (a
+-- later shipment or a cancellation changes in-full), or the customer's snapshot history (customer_attributes_version).
+-- transformed_at (the dbt run) tells int_surveys which purchases were rebuilt.
+-- depends_on: {{ ref('stg_onec__sale_lines') }}
 
-with sales as (
+with all_sales as (
     select * from {{ ref('stg_onec__sales') }}
 ),
 
-orders as (
+all_orders as (
     select * from {{ ref('stg_onec__orders') }}
 ),
 
-deliveries as (
+all_deliveries as (
     select * from {{ ref('stg_onec__deliveries') }}
+),
+
+order_lines as (
+    select * from {{ ref('stg_onec__order_lines') }}
+),
+
+sale_lines as (
+    select * from {{ ref('int_sale_lines') }}
+),
+
+attributes as (
+    select * from {{ ref('snap_customer_attributes') }}
+),
+
+attribute_periods as (
+    -- each version holds from its dbt_valid_from until the next one; the first also covers everything before it
+    select
+        customer_ref,
+        region,
+        segment,
+        dbt_valid_from,
+        lead(dbt_valid_from) over by_time as valid_until,
+        row_number() over by_time = 1 as is_first,
+        max(dbt_valid_from) over (partition by customer_ref) as customer_attributes_version
+    from attributes
+    window by_time as (partition by customer_ref order by dbt_valid_from, dbt_scd_id)
+),
+
+{% if is_incremental() %}
+    -- the sets below are only used as `in (...)` filters (semi-joins): the planner's estimates stay bounded
+    watermark as (
+        select
+            coalesce(max(t.loaded_at), '-infinity'::timestamptz)
+            - interval '{{ var("incremental_lookback_days") }} days' as loaded_since
+        from {{ this }} as t
+    ),
+
+    changed_sales as (
+        select all_sales.sale_ref
+        from all_sales
+        where all_sales.loaded_at > (select watermark.loaded_since from watermark)
+        union
+        select lines.sale_ref
+        from {{ ref('stg_onec__sale_lines') }} as lines
+        where lines.loaded_at > (select watermark.loaded_since from watermark)
+    ),
+
+    changed_orders as (
+        -- a changed sale changes its order's in-full, and that of the order it belonged to before
+        select all_sales.order_ref
+        from all_sales
+        where all_sales.sale_ref in (select changed_sales.sale_ref from changed_sales)
+        union
+        select previous.order_ref
+        from {{ this }} as previous
+        where previous.purchase_id in (select changed_sales.sale_ref from changed_sales)
+        union
+        select all_orders.order_ref
+        from all_orders
+        where all_orders.loaded_at > (select watermark.loaded_since from watermark)
+        union
+        select order_lines.order_ref
+        from order_lines
+        where order_lines.loaded_at > (select watermark.loaded_since from watermark)
+        union
+        select all_deliveries.order_ref
+        from all_deliveries
+        where all_deliveries.loaded_at > (select watermark.loaded_since from watermark)
+        union
+        -- register records are deleted in raw when they vanish from 1C
+        select previous.order_ref
+        from {{ this }} as previous
+        left join all_deliveries on previous.order_ref = all_deliveries.order_ref
+        where
+            (previous.delivery_status is not null or previous.delivered_at is not null)
+            and all_deliveries.order_ref is null
+    ),
+
+    attribute_versions as (
+        select
+            customer_ref,
+            customer_attributes_version
+        from attribute_periods
+        where is_first
+    ),
+
+    changed_customers as (
+        -- the customer's snapshot history changed since their purchases were attributed
+        select previous.customer_ref
+        from {{ this }} as previous
+        left join attribute_versions on previous.customer_ref = attribute_versions.customer_ref
+        where previous.customer_attributes_version is distinct from attribute_versions.customer_attributes_version
+    ),
+
+    touched as (
+        select changed_sales.sale_ref from changed_sales
+        union
+        select all_sales.sale_ref
+        from all_sales
+        where all_sales.order_ref in (select changed_orders.order_ref from changed_orders)
+        union
+        select all_sales.sale_ref
+        from all_sales
+        where all_sales.customer_ref in (select changed_customers.customer_ref from changed_customers)
+    ),
+
+    sales as (
+        select all_sales.*
+        from all_sales
+        where all_sales.sale_ref in (select touched.sale_ref from touched)
+    ),
+{% else %}
+    sales as (
+        select * from all_sales
+    ),
+{% endif %}
+
+touched_orders as (
+    select distinct order_ref
+    from sales
+    where order_ref is not null
+),
+
+orders as (
+    select all_orders.*
+    from all_orders
+    inner join touched_orders on all_orders.order_ref = touched_orders.order_ref
+),
+
+deliveries as (
+    select all_deliveries.*
+    from all_deliveries
+    inner join touched_orders on all_deliveries.order_ref = touched_orders.order_ref
 ),
 
 ordered as (
     select
-        order_ref,
-        product_ref,
-        sum(ordered_quantity) as ordered_quantity
-    from {{ ref('stg_onec__order_lines') }}
-    group by order_ref, product_ref
+        order_lines.order_ref,
+        order_lines.product_ref,
+        sum(order_lines.ordered_quantity) as ordered_quantity
+    from order_lines
+    inner join touched_orders on order_lines.order_ref = touched_orders.order_ref
+    group by order_lines.order_ref, order_lines.product_ref
 ),
 
 shipped as (
+    -- over every sale of the order, not only the touched ones
     select
-        sales.order_ref,
-        lines.product_ref,
-        sum(lines.shipped_quantity) as shipped_quantity
-    from {{ ref('int_sale_lines') }} as lines
-    inner join sales on lines.sale_ref = sales.sale_ref
-    where not sales.is_cancelled and sales.order_ref is not null
-    group by sales.order_ref, lines.product_ref
+        all_sales.order_ref,
+        sale_lines.product_ref,
+        sum(sale_lines.shipped_quantity) as shipped_quantity
+    from all_sales
+    inner join touched_orders on all_sales.order_ref = touched_orders.order_ref
+    inner join sale_lines on all_sales.sale_ref = sale_lines.sale_ref
+    where not all_sales.is_cancelled
+    group by all_sales.order_ref, sale_lines.product_ref
 ),
 
 fulfilment as (
@@ -43,10 +198,6 @@ fulfilment as (
     left join shipped
         on ordered.order_ref = shipped.order_ref and ordered.product_ref is not distinct from shipped.product_ref
     group by ordered.order_ref
-),
-
-attributes as (
-    select * from {{ ref('snap_customer_attributes') }}
 ),
 
 performance as (
@@ -103,17 +254,12 @@ select
     {{ delivery_bucket('performance.delivered_date', 'performance.delay_days') }} as delivery_bucket,
     coalesce(attr.region, 'невідомо') as region,
     coalesce(attr.segment, 'unknown') as segment,
-    performance.loaded_at
+    attr.customer_attributes_version,
+    performance.loaded_at,
+    {{ transformed_at() }} as transformed_at
 from performance
-left join lateral (
-    select
-        a.region,
-        a.segment
-    from attributes as a
-    where a.customer_ref = performance.customer_ref
-    order by
-        (a.dbt_valid_from <= performance.purchased_at) desc,
-        case when a.dbt_valid_from <= performance.purchased_at then a.dbt_valid_from end desc,
-        a.dbt_valid_from asc
-    limit 1
-) as attr on true
+left join attribute_periods as attr
+    on
+        performance.customer_ref = attr.customer_ref
+        and (performance.purchased_at >= attr.dbt_valid_from or attr.is_first)
+        and coalesce(performance.purchased_at < attr.valid_until, true)

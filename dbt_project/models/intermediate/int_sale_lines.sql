@@ -3,7 +3,8 @@
         materialized='incremental',
         unique_key='sale_ref',
         incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns'
+        on_schema_change='append_new_columns',
+        indexes=[{'columns': ['sale_ref']}]
     )
 }}
 -- Shipped quantity per sale and product. Incremental: every sale whose header or lines were (re)loaded since the

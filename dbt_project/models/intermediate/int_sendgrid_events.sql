@@ -3,7 +3,12 @@
         materialized='incremental',
         unique_key='sg_event_id',
         incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns'
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['sg_event_id'], 'unique': True},
+            {'columns': ['survey_id']},
+            {'columns': ['transformed_at']},
+        ]
     )
 }}
 -- SendGrid events, one row per sg_event_id. Re-delivered or late events (SendGrid retries for 24 h) land within the
@@ -18,7 +23,8 @@ select
     sg_message_id,
     occurred_at,
     reason,
-    loaded_at
+    loaded_at,
+    {{ transformed_at() }} as transformed_at
 from {{ ref('stg_sendgrid__events') }}
 {% if is_incremental() %}
     where {{ loaded_since_watermark() }}

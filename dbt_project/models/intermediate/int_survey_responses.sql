@@ -3,7 +3,11 @@
         materialized='incremental',
         unique_key='survey_id',
         incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns'
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['survey_id'], 'unique': True},
+            {'columns': ['transformed_at']},
+        ]
     )
 }}
 -- One answer per survey: the latest answer wins (by responded_at, then load time). Incremental on load time and on
@@ -42,7 +46,8 @@ select
     ranked.channel,
     ranked.responded_at,
     {{ local_date('ranked.responded_at') }} as responded_on,
-    ranked.loaded_at
+    ranked.loaded_at,
+    {{ transformed_at() }} as transformed_at
 from ranked
 where
     ranked.answer_rank = 1

@@ -1,5 +1,26 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='survey_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['survey_id'], 'unique': True},
+            {'columns': ['transformed_at']},
+        ],
+        post_hook=[
+            "delete from {{ this }} as t where t.invite_status = 'claimed'
+             and not exists (select 1 from {{ ref('stg_survey__sends') }} as s
+                             where s.survey_id = t.survey_id and s.kind = 'invite')
+             and not exists (select 1 from {{ ref('int_survey_responses') }} as r where r.survey_id = t.survey_id)"
+        ]
+    )
+}}
 -- One row per survey that was sent (invite) or answered: sends + SendGrid events + collector clicks + the latest
 -- answer, with the purchase's delivery performance and the customer's region/segment at purchase time.
+-- Incremental: a survey is rebuilt when its purchase, answer or events were rebuilt upstream since this model's
+-- last run (transformed_at), or when its sends or clicks differ from what it was built from (sends_fingerprint:
+-- the sender updates statuses without a timestamp). A claimed invite the sender dropped again goes (post-hook).
 
 with sends as (
     select * from {{ ref('stg_survey__sends') }}
@@ -20,21 +41,6 @@ reminders as (
     group by survey_id
 ),
 
-events as (
-    select
-        survey_id,
-        bool_or(event_type = 'delivered') as has_delivered_event,
-        bool_or(event_type in ('bounce', 'dropped')) as is_bounced,
-        bool_or(event_type = 'open') as is_opened,
-        bool_or(event_type = 'click') as is_clicked,
-        bool_or(event_type in ('unsubscribe', 'group_unsubscribe')) as is_unsubscribed,
-        bool_or(event_type = 'spamreport') as is_spam_reported,
-        min(occurred_at) filter (where event_type = 'delivered') as delivered_at
-    from {{ ref('int_sendgrid_events') }}
-    where survey_id is not null
-    group by survey_id
-),
-
 clicks as (
     select
         survey_id,
@@ -43,18 +49,85 @@ clicks as (
     group by survey_id
 ),
 
-responses as (
+send_state as (
+    -- every input of this model that comes from sends and clicks, per survey
+    select
+        coalesce(invites.survey_id, reminders.survey_id, clicks.survey_id) as survey_id,
+        md5(row(
+            invites.status, invites.send_day, invites.sent_at, invites.due_date, invites.language,
+            reminders.reminder_day, reminders.is_reminder_sent, clicks.first_clicked_at
+        )::text) as sends_fingerprint
+    from invites
+    full outer join reminders on invites.survey_id = reminders.survey_id
+    full outer join clicks on coalesce(invites.survey_id, reminders.survey_id) = clicks.survey_id
+),
+
+all_responses as (
     select * from {{ ref('int_survey_responses') }}
 ),
 
+all_purchases as (
+    select * from {{ ref('int_purchases') }}
+),
+
+{% if is_incremental() %}
+    changed as (
+        select coalesce(send_state.survey_id, previous.survey_id) as survey_id
+        from send_state
+        full outer join {{ this }} as previous on send_state.survey_id = previous.survey_id
+        where send_state.sends_fingerprint is distinct from previous.sends_fingerprint
+        union
+        select all_responses.survey_id
+        from all_responses
+        where {{ transformed_since('all_responses') }}
+        union
+        select events.survey_id
+        from {{ ref('int_sendgrid_events') }} as events
+        where {{ transformed_since('events') }} and events.survey_id is not null
+        union
+        select all_purchases.survey_id
+        from all_purchases
+        where {{ transformed_since('all_purchases') }}
+    ),
+{% endif %}
+
+responses as (
+    select all_responses.*
+    from all_responses
+    {% if is_incremental() %}
+        inner join changed on all_responses.survey_id = changed.survey_id
+    {% endif %}
+),
+
 surveys as (
-    select survey_id from invites
+    select invites.survey_id
+    from invites
+    {% if is_incremental() %}
+        inner join changed on invites.survey_id = changed.survey_id
+    {% endif %}
     union
     select survey_id from responses
 ),
 
+events as (
+    select
+        events.survey_id,
+        bool_or(events.event_type = 'delivered') as has_delivered_event,
+        bool_or(events.event_type in ('bounce', 'dropped')) as is_bounced,
+        bool_or(events.event_type = 'open') as is_opened,
+        bool_or(events.event_type = 'click') as is_clicked,
+        bool_or(events.event_type in ('unsubscribe', 'group_unsubscribe')) as is_unsubscribed,
+        bool_or(events.event_type = 'spamreport') as is_spam_reported,
+        min(events.occurred_at) filter (where events.event_type = 'delivered') as delivered_at
+    from {{ ref('int_sendgrid_events') }} as events
+    inner join surveys on events.survey_id = surveys.survey_id
+    group by events.survey_id
+),
+
 purchases as (
-    select * from {{ ref('int_purchases') }}
+    select all_purchases.*
+    from all_purchases
+    inner join surveys on all_purchases.survey_id = surveys.survey_id
 )
 
 select
@@ -95,7 +168,9 @@ select
     responses.reason,
     responses.comment,
     responses.responded_at,
-    responses.responded_on
+    responses.responded_on,
+    send_state.sends_fingerprint,
+    {{ transformed_at() }} as transformed_at
 from surveys
 inner join purchases on surveys.survey_id = purchases.survey_id
 left join invites on surveys.survey_id = invites.survey_id
@@ -103,3 +178,4 @@ left join reminders on surveys.survey_id = reminders.survey_id
 left join events on surveys.survey_id = events.survey_id
 left join clicks on surveys.survey_id = clicks.survey_id
 left join responses on surveys.survey_id = responses.survey_id
+left join send_state on surveys.survey_id = send_state.survey_id
