@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -14,10 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psutil
-import psycopg
 
 from nps import warehouse
 from nps.config import REPO_ROOT
@@ -69,29 +66,9 @@ def server_url() -> str:
 
 @contextmanager
 def throwaway_db(prefix: str = "nps_bench") -> Iterator[str]:
-    """A fresh bootstrapped warehouse database (as tests/conftest.py makes), the env pointed at it, dropped after."""
-    server = server_url()
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
-    saved = {k: os.environ.get(k) for k in ("NPS_WAREHOUSE_URL", "AIRFLOW_CONN_NPS_WAREHOUSE")}
-    try:
-        warehouse.bootstrap(url)
-        parts = urlsplit(url)
-        os.environ["NPS_WAREHOUSE_URL"] = url
-        os.environ["AIRFLOW_CONN_NPS_WAREHOUSE"] = json.dumps(
-            {"conn_type": "postgres", "host": parts.hostname, "port": parts.port, "login": parts.username,
-             "password": parts.password, "schema": name})
+    """A fresh bootstrapped warehouse database (as the tests make), the env pointed at it, dropped after."""
+    with warehouse.throwaway(server_url(), prefix) as url:
         yield url
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 # ---- generated data, cached per size --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -51,18 +52,10 @@ ANSWERS = """
 @contextlib.contextmanager
 def simulated_clock() -> Iterator[Path]:
     """nps.clock reads this file (the loaders stamp _loaded_at with it): the bench plays the nights it loads."""
-    saved = {k: os.environ.get(k) for k in ("NPS_SIMULATION", "NPS_CLOCK_FILE")}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "clock"
-        os.environ.update({"NPS_SIMULATION": "1", "NPS_CLOCK_FILE": str(path)})
-        try:
+        with mock.patch.dict(os.environ, {"NPS_SIMULATION": "1", "NPS_CLOCK_FILE": str(path)}):
             yield path
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def _night(clock_file: Path, client, dsn: str, lo: datetime, hi: datetime, label: str) -> None:

@@ -8,7 +8,6 @@ is imported), so `dag.test()` runs never collide with the developer's Airflow or
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -78,31 +77,8 @@ def server_url() -> str:
 @pytest.fixture(scope="session")
 def warehouse_url(server_url: str) -> Iterator[str]:
     """A fresh, bootstrapped warehouse database for this test session."""
-    name = f"nps_test_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    url = _with_database(server_url, name)
-    warehouse.bootstrap(url)
-    saved = {key: os.environ.get(key) for key in ("NPS_WAREHOUSE_URL", "AIRFLOW_CONN_NPS_WAREHOUSE")}
-    os.environ["NPS_WAREHOUSE_URL"] = url
-    conn_json = json.loads(os.environ.get("AIRFLOW_CONN_NPS_WAREHOUSE", "{}") or "{}")
-    conn_json.update({"conn_type": "postgres", "schema": name})
-    parts = urlsplit(url)
-    conn_json.setdefault("host", parts.hostname)
-    conn_json.setdefault("port", parts.port)
-    conn_json.setdefault("login", parts.username)
-    conn_json.setdefault("password", parts.password)
-    os.environ["AIRFLOW_CONN_NPS_WAREHOUSE"] = json.dumps(conn_json)
-    try:
+    with warehouse.throwaway(server_url, "nps_test") as url:
         yield url
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 @pytest.fixture

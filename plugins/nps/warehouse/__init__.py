@@ -6,9 +6,14 @@ idempotent, so re-applying is always safe.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg
@@ -92,3 +97,24 @@ def collector_dsn(warehouse_url: str, fallback_password: str) -> str:
 def bi_dsn(warehouse_url: str, fallback_password: str) -> str:
     """`nps_bi` (SELECT on marts only) on the same database."""
     return role_dsn(warehouse_url, "nps_bi", "NPS_BI_DB_URL", fallback_password)
+
+
+@contextmanager
+def throwaway(server_url: str, prefix: str) -> Iterator[str]:
+    """A fresh bootstrapped warehouse database `<prefix>_<hex>` on the server of `server_url`, for tests and
+    benchmarks: NPS_WAREHOUSE_URL and the nps_warehouse connection point at it while it lives; dropped after."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    parts = urlsplit(url)
+    connection = {"conn_type": "postgres", "host": parts.hostname, "port": parts.port,
+                  "login": unquote(parts.username or ""), "password": unquote(parts.password or ""), "schema": name}
+    try:
+        bootstrap(url)
+        with mock.patch.dict(os.environ, {"NPS_WAREHOUSE_URL": url,
+                                          "AIRFLOW_CONN_NPS_WAREHOUSE": json.dumps(connection)}):
+            yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
