@@ -290,7 +290,3 @@ def main(argv: list[str] | None = None) -> int:
 def dashboard_url(base: str) -> str:
     return f"{base.rstrip('/')}/superset/dashboard/{load_spec()['slug']}/"
 
-
-def chart_titles() -> list[str]:
-    return [chart["title"] for chart in load_spec()["charts"].values()]
-
