@@ -264,3 +264,32 @@ def test_incremental_equals_full_refresh(nightly, db):
     statuses = dict(db.execute("select survey_id, invite_status from intermediate.int_surveys "
                                "where survey_id = any(%s)", ([dropped, unknown],)).fetchall())
     assert statuses == {unknown: "unknown"}
+
+
+# The staged key (or load time) each raw index of warehouse/sql/050_raw_indexes.sql serves: its expression must stay
+# identical to the one the staging view computes (onec_ref()), or the scope sets fall back to sequential scans.
+STAGED_KEY_INDEXES = [
+    ("stg_onec__sales", "sale_ref", "onec_sales_ref_idx"),
+    ("stg_onec__sales", "order_ref", "onec_sales_order_idx"),
+    ("stg_onec__sales", "customer_ref", "onec_sales_customer_idx"),
+    ("stg_onec__sales", "loaded_at", "onec_sales_loaded_idx"),
+    ("stg_onec__sale_lines", "sale_ref", "onec_sale_lines_sale_idx"),
+    ("stg_onec__sale_lines", "loaded_at", "onec_sale_lines_loaded_idx"),
+    ("stg_onec__orders", "order_ref", "onec_orders_ref_idx"),
+    ("stg_onec__orders", "loaded_at", "onec_orders_loaded_idx"),
+    ("stg_onec__order_lines", "order_ref", "onec_order_lines_order_idx"),
+    ("stg_onec__order_lines", "loaded_at", "onec_order_lines_loaded_idx"),
+    ("stg_onec__deliveries", "order_ref", "onec_deliveries_order_idx"),
+    ("stg_onec__deliveries", "loaded_at", "onec_deliveries_loaded_idx"),
+]
+
+
+@pytest.mark.parametrize(("view", "column", "index"), STAGED_KEY_INDEXES)
+def test_staged_keys_are_index_lookups_on_raw(nightly, db, view, column, index):
+    value = "2026-04-20T00:00:00+03" if column == "loaded_at" else "some-ref"
+    op = ">" if column == "loaded_at" else "="
+    with db.transaction(force_rollback=True):
+        db.execute("set local enable_seqscan = off")  # tiny tables: make the planner show what it could use
+        plan = "\n".join(r[0] for r in db.execute(
+            f"explain select * from staging.{view} where {column} {op} '{value}'").fetchall())
+    assert index in plan, plan

@@ -3,11 +3,27 @@
   (var incremental_lookback_days), so late-arriving and re-loaded rows are merged again by their unique key.
 -#}
 {% macro loaded_since_watermark(column='loaded_at', target_column='loaded_at') -%}
-    {{ column }} > (
-        select coalesce(max(t.{{ target_column }}), '-infinity'::timestamptz)
-            - interval '{{ var("incremental_lookback_days") }} days'
-        from {{ this }} as t
-    )
+    {{ column }} > {{ incremental_watermark(target_column) }}
+{%- endmacro %}
+
+{#-
+  The watermark as a literal, read when the model runs (dbt compiles a model just before running it): a subquery's
+  value is unknown when the query is planned, so the planner guessed a third of raw for every scope filter and
+  joined the whole history first; with a literal it estimates from raw's statistics and uses the _loaded_at indexes.
+-#}
+{% macro incremental_watermark(target_column='loaded_at') -%}
+    {%- if execute -%}
+        {%- set query -%}
+            select (
+                coalesce(max({{ target_column }}), '-infinity'::timestamptz)
+                - interval '{{ var("incremental_lookback_days") }} days'
+            )::text
+            from {{ this }}
+        {%- endset -%}
+        '{{ run_query(query).columns[0].values()[0] }}'::timestamptz
+    {%- else -%}
+        '-infinity'::timestamptz
+    {%- endif -%}
 {%- endmacro %}
 
 {#- Delivery-performance bucket of a purchase (contract: on_time, late_1_3d, late_4_7d, late_8d_plus, not_delivered). -#}

@@ -20,20 +20,22 @@
 -- later shipment or a cancellation changes in-full), or the customer's snapshot history (customer_attributes_version).
 -- transformed_at (the dbt run) tells int_surveys which purchases were rebuilt.
 -- depends_on: {{ ref('stg_onec__sale_lines') }}
+-- The imports are views over raw read several times: not materialized, so each read filters raw through its
+-- indexes (warehouse/sql/050_raw_indexes.sql) instead of scanning a copy of the whole table.
 
-with all_sales as (
+with all_sales as not materialized (
     select * from {{ ref('stg_onec__sales') }}
 ),
 
-all_orders as (
+all_orders as not materialized (
     select * from {{ ref('stg_onec__orders') }}
 ),
 
-all_deliveries as (
+all_deliveries as not materialized (
     select * from {{ ref('stg_onec__deliveries') }}
 ),
 
-order_lines as (
+order_lines as not materialized (
     select * from {{ ref('stg_onec__order_lines') }}
 ),
 
@@ -60,22 +62,16 @@ attribute_periods as (
 ),
 
 {% if is_incremental() %}
+    {%- set loaded_since = incremental_watermark() %}
     -- the sets below are only used as `in (...)` filters (semi-joins): the planner's estimates stay bounded
-    watermark as (
-        select
-            coalesce(max(t.loaded_at), '-infinity'::timestamptz)
-            - interval '{{ var("incremental_lookback_days") }} days' as loaded_since
-        from {{ this }} as t
-    ),
-
     changed_sales as (
         select all_sales.sale_ref
         from all_sales
-        where all_sales.loaded_at > (select watermark.loaded_since from watermark)
+        where all_sales.loaded_at > {{ loaded_since }}
         union
         select lines.sale_ref
         from {{ ref('stg_onec__sale_lines') }} as lines
-        where lines.loaded_at > (select watermark.loaded_since from watermark)
+        where lines.loaded_at > {{ loaded_since }}
     ),
 
     changed_orders as (
@@ -90,15 +86,15 @@ attribute_periods as (
         union
         select all_orders.order_ref
         from all_orders
-        where all_orders.loaded_at > (select watermark.loaded_since from watermark)
+        where all_orders.loaded_at > {{ loaded_since }}
         union
         select order_lines.order_ref
         from order_lines
-        where order_lines.loaded_at > (select watermark.loaded_since from watermark)
+        where order_lines.loaded_at > {{ loaded_since }}
         union
         select all_deliveries.order_ref
         from all_deliveries
-        where all_deliveries.loaded_at > (select watermark.loaded_since from watermark)
+        where all_deliveries.loaded_at > {{ loaded_since }}
         union
         -- register records are deleted in raw when they vanish from 1C
         select previous.order_ref

@@ -4,17 +4,17 @@
         unique_key='sale_ref',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        indexes=[{'columns': ['sale_ref']}]
+        indexes=[{'columns': ['sale_ref']}, {'columns': ['loaded_at']}]
     )
 }}
 -- Shipped quantity per sale and product. Incremental: every sale whose header or lines were (re)loaded since the
 -- watermark is rebuilt whole (delete+insert on sale_ref), so changed or removed lines never linger.
 
-with lines as (
+with lines as not materialized (
     select * from {{ ref('stg_onec__sale_lines') }}
 ),
 
-sales as (
+sales as not materialized (
     select * from {{ ref('stg_onec__sales') }}
 ),
 
