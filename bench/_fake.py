@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
+
+from nps.fakes import wait_for_stop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,14 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         fake = SendGridFake(args.data / "sendgrid" if args.data else None, **options).start()
         url = fake.base_url
     print(url, flush=True)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
-        done.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    wait_for_stop(fake)
     return 0
 
 

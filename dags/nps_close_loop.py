@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.sdk import dag, task
 
 from nps.assets import MARTS
-from nps.dag_defaults import DEFAULT_ARGS, START_DATE
+from nps.dag_defaults import DAG_KWARGS
 
 DOC = """
 ### Close the loop
@@ -26,10 +26,7 @@ Logic: `plugins/nps/closeloop/`. State: `ops.case_state`, `ops.digests`.
 @dag(
     dag_id="nps_close_loop",
     schedule=[MARTS],
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    **DAG_KWARGS,
     tags=["nps", "close-loop"],
     doc_md=DOC,
 )

@@ -7,7 +7,7 @@ from datetime import timedelta
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
 from nps.assets import RAW_CRM, RAW_ONEC
-from nps.dag_defaults import DEFAULT_ARGS, START_DATE, TIMEZONE
+from nps.dag_defaults import DAG_KWARGS, TIMEZONE
 
 DOC = """
 ### nps_extract
@@ -32,10 +32,7 @@ mapping change).
 @dag(
     dag_id="nps_extract",
     schedule=CronTriggerTimetable("0 1 * * *", timezone=TIMEZONE, interval=timedelta(days=1)),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    **DAG_KWARGS,
     tags=["nps", "extract", "1c", "bitrix24"],
     doc_md=DOC,
     params={"force": False},

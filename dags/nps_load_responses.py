@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.sdk import dag, task
 
 from nps.assets import RAW_RESPONSES
-from nps.dag_defaults import DEFAULT_ARGS, START_DATE
+from nps.dag_defaults import DAG_KWARGS
 
 DOC = """
 ### Load survey answers and SendGrid events
@@ -29,10 +29,7 @@ Logic: `plugins/nps/responses/`.
 @dag(
     dag_id="nps_load_responses",
     schedule="@hourly",
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    **DAG_KWARGS,
     tags=["nps", "load", "responses"],
     doc_md=DOC,
 )

@@ -13,16 +13,13 @@ from datetime import timedelta
 
 from airflow.sdk import CronTriggerTimetable, dag, task
 
-from nps.dag_defaults import DEFAULT_ARGS, START_DATE, TIMEZONE
+from nps.dag_defaults import DAG_KWARGS, TIMEZONE
 
 
 @dag(
     dag_id="nps_quality_summary",
     schedule=CronTriggerTimetable("0 7 * * *", timezone=TIMEZONE, interval=timedelta(days=1)),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    **DAG_KWARGS,
     tags=["nps", "quality", "alerts"],
     doc_md=__doc__,
 )

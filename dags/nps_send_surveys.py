@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
-from nps.dag_defaults import DEFAULT_ARGS, START_DATE, TIMEZONE
+from nps.dag_defaults import DAG_KWARGS, TIMEZONE
 
 DOC = """
 ### nps_send_surveys
@@ -27,10 +27,7 @@ Logic: `plugins/nps/surveys/` (see `sender.py` for the send semantics).
 @dag(
     dag_id="nps_send_surveys",
     schedule=CronTriggerTimetable("0 10 * * *", timezone=TIMEZONE),
-    start_date=START_DATE,
-    catchup=False,  # missed days are caught up by the due queue (catch_up_days), not by extra runs
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    **DAG_KWARGS,
     tags=["nps", "surveys", "sendgrid"],
     doc_md=DOC,
     params={

@@ -20,17 +20,14 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, task
 
 from nps.assets import MARTS, RAW_CRM, RAW_ONEC, RAW_RESPONSES
-from nps.dag_defaults import DEFAULT_ARGS, START_DATE
+from nps.dag_defaults import DAG_KWARGS
 from nps.transform.dbt_group import BUILD_SCHEMA, dbt_task_group, snapshot_at_for
 
 
 @dag(
     dag_id="nps_transform",
     schedule=(RAW_ONEC | RAW_CRM | RAW_RESPONSES),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    **DAG_KWARGS,
     tags=["nps", "dbt", "transform", "quality"],
     doc_md=__doc__,
     user_defined_macros={"nps_snapshot_at": snapshot_at_for},

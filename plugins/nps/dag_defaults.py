@@ -23,3 +23,12 @@ DEFAULT_ARGS = {
     # every task of every DAG: log loudly, record in quality.alerts, e-mail NPS_ALERT_EMAILS (nps.quality.alerts)
     "on_failure_callback": on_failure_callback,
 }
+
+# The same for every DAG: one run at a time, no catch-up runs (a missed day is caught up by the data: extraction's
+# look-back, the due queue's catch-up window, the responses loader's watermark), the defaults above.
+DAG_KWARGS = {
+    "start_date": START_DATE,
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": DEFAULT_ARGS,
+}

@@ -15,10 +15,13 @@ catch-up rule (a survey is sent up to 7 days after its due day) keeps the result
 from __future__ import annotations
 
 import argparse
+import html as html_lib
 import json
 import logging
 import os
 import random
+import re
+import shutil
 import sys
 import threading
 import time
@@ -395,11 +398,7 @@ def run(args: argparse.Namespace) -> int:
 def write_mailbox(messages: list[dict], out: Path) -> Path:
     """What the fake SendGrid delivered, as files to open in a browser: one survey e-mail per (kind, language) as a
     customer received it, every digest and alert to the team, and an index.html listing them."""
-    import html as html_lib
-    import re
-    import shutil
-
-    from nps.fakes.sendgrid import rendered
+    from nps.fakes.sendgrid import rendered  # the fakes are the demo's, imported when it runs
 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)

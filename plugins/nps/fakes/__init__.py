@@ -18,6 +18,8 @@ per-fake `onec_latency`, `onec_error_rate`, `crm_latency`, `crm_error_rate`, `se
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from pathlib import Path
 
 from nps.fakes.bitrix import Bitrix24Fake
@@ -112,3 +114,16 @@ def start_fakes(data_dir: Path, onec_port: int = 0, crm_port: int = 0, sendgrid_
 
 
 __all__ = ["Bitrix24Fake", "FakeStack", "OneCFake", "SendGridFake", "start_fakes"]
+
+
+def wait_for_stop(*servers) -> None:
+    """Block until SIGTERM or Ctrl-C, then stop `servers` (anything with .stop()): a fake run as a process."""
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for server in servers:
+            server.stop()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import threading
 from pathlib import Path
 
 
@@ -38,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if not data.is_dir():
         p.error(f"data directory {data} does not exist")
 
-    from nps.fakes import start_fakes
+    from nps.fakes import start_fakes, wait_for_stop
 
     stack = start_fakes(data, args.onec_port, args.crm_port, args.sendgrid_port, latency=args.latency,
                         error_rate=args.error_rate)
@@ -47,12 +45,5 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fake SendGrid  {stack.sendgrid_url}  (API key {stack.sendgrid_api_key}; public key "
           f"{stack.sendgrid.public_key[:24]}…)")
     print(f"data           {data}\nCtrl-C to stop")
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
-        done.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stack.stop()
+    wait_for_stop(stack)
     return 0
