@@ -79,3 +79,11 @@ def warehouse_dsn() -> str:
     if os.environ.get("AIRFLOW_CONN_NPS_WAREHOUSE") or not os.environ.get("NPS_WAREHOUSE_URL"):
         return get("nps_warehouse").postgres_url
     return os.environ["NPS_WAREHOUSE_URL"]
+
+
+def postgres_connection(url: str) -> dict:
+    """An Airflow Postgres connection (the JSON of AIRFLOW_CONN_*) for a postgresql:// URL."""
+    parts = urlsplit(url)
+    return {"conn_type": "postgres", "host": parts.hostname or "127.0.0.1", "port": parts.port or 5432,
+            "login": unquote(parts.username or ""), "password": unquote(parts.password or ""),
+            "schema": parts.path.lstrip("/")}

@@ -14,6 +14,7 @@ import shlex
 from pathlib import Path
 
 from nps.config import REPO_ROOT, state_dir
+from nps.connections import postgres_connection
 from nps.pgserver import external_warehouse_url, local_postgres
 
 PORTS = {
@@ -102,7 +103,7 @@ def render(env: dict[str, str] | None = None) -> str:
         "NPS_CUSTOMER_KEY_SECRET": secret["warehouse_key"],
         "SUPERSET_SECRET_KEY": secret["superset_secret_key"],
         "NPS_COLLECTOR_BASE_URL": f"http://127.0.0.1:{port['NPS_COLLECTOR_PORT']}",
-        "AIRFLOW_CONN_NPS_WAREHOUSE": json.dumps(_pg_connection(warehouse)),
+        "AIRFLOW_CONN_NPS_WAREHOUSE": json.dumps(postgres_connection(warehouse)),
         # dbt_project/profiles.yml reads these (env_var only, no password in the file)
         **_dbt_profile_env(warehouse),
         "AIRFLOW_CONN_NPS_ONEC": json.dumps({
@@ -132,17 +133,8 @@ def render(env: dict[str, str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pg_connection(url: str) -> dict:
-    from urllib.parse import unquote, urlsplit
-
-    parts = urlsplit(url)
-    return {"conn_type": "postgres", "host": parts.hostname or "127.0.0.1", "port": parts.port or 5432,
-            "login": unquote(parts.username or ""), "password": unquote(parts.password or ""),
-            "schema": parts.path.lstrip("/")}
-
-
 def _dbt_profile_env(url: str) -> dict[str, str]:
-    conn = _pg_connection(url)
+    conn = postgres_connection(url)
     return {"NPS_WAREHOUSE_HOST": conn["host"], "NPS_WAREHOUSE_PORT": str(conn["port"]),
             "NPS_WAREHOUSE_USER": conn["login"], "NPS_WAREHOUSE_PASSWORD": conn["password"],
             "NPS_WAREHOUSE_DB": conn["schema"]}

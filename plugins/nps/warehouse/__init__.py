@@ -19,6 +19,8 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from nps.connections import postgres_connection
+
 log = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).parent / "sql"
 
@@ -107,13 +109,10 @@ def throwaway(server_url: str, prefix: str) -> Iterator[str]:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    parts = urlsplit(url)
-    connection = {"conn_type": "postgres", "host": parts.hostname, "port": parts.port,
-                  "login": unquote(parts.username or ""), "password": unquote(parts.password or ""), "schema": name}
     try:
         bootstrap(url)
         with mock.patch.dict(os.environ, {"NPS_WAREHOUSE_URL": url,
-                                          "AIRFLOW_CONN_NPS_WAREHOUSE": json.dumps(connection)}):
+                                          "AIRFLOW_CONN_NPS_WAREHOUSE": json.dumps(postgres_connection(url))}):
             yield url
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
