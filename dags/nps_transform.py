@@ -8,7 +8,8 @@ Runs whenever a load emits one of the raw Assets (1C, CRM or survey answers):
    stops the run before anything is built, a warning lets it through and alerts.
 3. `prepare_marts_build`: an empty `marts_build` schema. The marts are built there, never in `marts` directly.
 4. `dbt_staging` + `dbt` (one Cosmos task per model / snapshot with its tests), or with the param `replay=true`
-   one `dbt_build_all` task (same selection, same result: the cheap path for replays and backfills).
+   one `dbt_build_all` task (same selection, same result: the cheap path for replays and backfills). The data
+   tests read the rows this run changed; the param `full_tests=true` makes them read everything.
 5. `validate_marts`: the marts' invariants on `marts_build`; a critical failure leaves yesterday's `marts` untouched.
 6. `publish`: swaps `marts_build` in as `marts` in one transaction, reports NPS drift, emits `nps://marts/nps`.
 
@@ -32,7 +33,9 @@ from nps.transform.dbt_group import BUILD_SCHEMA, dbt_task_group, snapshot_at_fo
     doc_md=__doc__,
     user_defined_macros={"nps_snapshot_at": snapshot_at_for},
     params={"replay": Param(False, type="boolean",
-                            description="one `dbt build` task instead of a task per model (replays, backfills)")},
+                            description="one `dbt build` task instead of a task per model (replays, backfills)"),
+            "full_tests": Param(False, type="boolean",
+                                description="data tests read every row, not only the rows this run changed")},
 )
 def nps_transform():
     @task
@@ -67,17 +70,18 @@ def nps_transform():
         return "dbt_build_all" if params and params.get("replay") else "dbt_staging"
 
     @task
-    def dbt_build_all(dag_run=None) -> dict:
+    def dbt_build_all(dag_run=None, params=None) -> dict:
         from nps.transform import build
 
-        outcome = build(as_of=_moment(dag_run), dbt_vars={"marts_schema": BUILD_SCHEMA})
+        outcome = build(as_of=_moment(dag_run), dbt_vars={"marts_schema": BUILD_SCHEMA},
+                        full_tests=_full_tests(params))
         return {"nodes": len(outcome.statuses), "warn": outcome.count("warn")}
 
     @task
-    def dbt_staging(dag_run=None) -> dict:
+    def dbt_staging(dag_run=None, params=None) -> dict:
         from nps.transform import build_staging
 
-        outcome = build_staging(as_of=_moment(dag_run))
+        outcome = build_staging(as_of=_moment(dag_run), full_tests=_full_tests(params))
         return {"nodes": len(outcome.statuses), "warn": outcome.count("warn")}
 
     @task(trigger_rule="none_failed_min_one_success")
@@ -110,6 +114,10 @@ def nps_transform():
 def _moment(dag_run):
     """The run's instant: its logical date, or when it was queued (Asset-triggered runs have no logical date)."""
     return dag_run.logical_date or dag_run.run_after
+
+
+def _full_tests(params) -> bool:
+    return bool(params and params.get("full_tests"))
 
 
 def _triggering_events(dag_run) -> list:

@@ -134,7 +134,7 @@ def nightly(warehouse_url: str, tmp_path_factory):
     full = transform.build(NEXT, full_refresh=True, target_path=target)
     yield {"ds": ds, "picks": picks, "tables": tables, "before": before, "after": after, "rebuilt": rebuilt,
            "incremental": incremental, "full": full, "late_customer": late_customer["ref_key"],
-           "claimed": [survey_id(s["ref_key"]) for s in claimed]}
+           "claimed": [survey_id(s["ref_key"]) for s in claimed], "target": target}
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         conn.execute(f"truncate {', '.join(RAW_TABLES)}")
         conn.execute("drop schema if exists cmp cascade")
@@ -293,3 +293,66 @@ def test_staged_keys_are_index_lookups_on_raw(nightly, db, view, column, index):
         plan = "\n".join(r[0] for r in db.execute(
             f"explain select * from staging.{view} where {column} {op} '{value}'").fetchall())
     assert index in plan, plan
+
+
+# ---- what a nightly run tests (dbt_project/macros/test_scope.sql) ----------------------------------------------------
+
+def _scoped_test(nightly, select: str, scope: str) -> set[str]:
+    """`dbt test` of `select` with the nightly's test scope (`changed`) or every row (`all`): the failing tests."""
+    outcome = transform.run(["test", "--select", select], target_path=nightly["target"], check=False,
+                            dbt_vars={**transform.NIGHTLY_VARS, "test_scope": scope})
+    return {uid.split(".")[2] for uid in outcome.failures}
+
+
+def _duplicate_sale(db, loaded: str) -> str:
+    """A copy of an old sale whose key differs only by a space (the staged key trims it): a duplicate sale_ref."""
+    ref = db.execute("select ref_key from raw.onec_sales order by _loaded_at, ref_key limit 1").fetchone()[0]
+    db.execute(f"""insert into raw.onec_sales
+                   select (jsonb_populate_record(null::raw.onec_sales, to_jsonb(s)
+                           || jsonb_build_object('ref_key', ' ' || s.ref_key, '_loaded_at', {loaded}))).*
+                   from raw.onec_sales as s where s.ref_key = %s""", (ref,))
+    return " " + ref
+
+
+@pytest.mark.parametrize(("loaded", "caught_nightly"), [("now() - interval '30 days'", False), ("now()", True)])
+def test_nightly_uniqueness_reads_every_row_sharing_a_key_with_a_new_row(nightly, db, loaded, caught_nightly):
+    """An old duplicate was the business of the night it arrived (full tests still find it); a new row that collides
+    with an old one is caught the night it arrives, though the old row is outside the night's rows."""
+    duplicate = _duplicate_sale(db, loaded)
+    try:
+        nightly_failures = _scoped_test(nightly, "stg_onec__sales", "changed")
+        full_failures = _scoped_test(nightly, "stg_onec__sales", "all")
+    finally:
+        db.execute("delete from raw.onec_sales where ref_key = %s", (duplicate,))
+    assert ("unique_stg_onec__sales_sale_ref" in nightly_failures) is caught_nightly, nightly_failures
+    assert "unique_stg_onec__sales_sale_ref" in full_failures, full_failures
+
+
+def test_nightly_row_rules_read_the_rows_the_run_rebuilt(nightly, db):
+    """int_purchases' tests read the rows this dbt invocation rebuilt: a bad row left by an earlier run is found by
+    full tests only (a `dbt test` invocation rebuilds nothing)."""
+    purchase = db.execute("select purchase_id, delivery_bucket from intermediate.int_purchases "
+                          "order by purchase_id limit 1").fetchone()
+    db.execute("update intermediate.int_purchases set delivery_bucket = null where purchase_id = %s", (purchase[0],))
+    try:
+        nightly_failures = _scoped_test(nightly, "int_purchases", "changed")
+        full_failures = _scoped_test(nightly, "int_purchases", "all")
+    finally:
+        db.execute("update intermediate.int_purchases set delivery_bucket = %s where purchase_id = %s",
+                   (purchase[1], purchase[0]))
+    assert not nightly_failures
+    assert "not_null_int_purchases_delivery_bucket" in full_failures, full_failures
+
+
+def test_marts_row_rules_are_constraints(nightly, db):
+    """Not-null, ranges, accepted values and grain of the marts are enforced by Postgres while each is built."""
+    constraints = db.execute("""select c.relname, k.contype, pg_get_constraintdef(k.oid)
+                                from pg_constraint as k join pg_class as c on c.oid = k.conrelid
+                                where c.relnamespace = 'marts'::regnamespace""").fetchall()
+    marts = {r[0] for r in db.execute("select table_name from information_schema.tables where table_schema = 'marts'")}
+    assert marts and {name for name, kind, _ in constraints if kind == "p"} == marts
+    checks = {(name, definition) for name, kind, definition in constraints if kind == "c"}
+    assert ("nps_by_region", "CHECK (((nps >= ('-100'::integer)::numeric) AND (nps <= (100)::numeric)))") in checks
+    assert ("fct_survey_responses", "CHECK (((score >= 0) AND (score <= 10)))") in checks
+    with pytest.raises(psycopg.errors.CheckViolation), db.transaction(force_rollback=True):
+        db.execute("update marts.nps_by_region set promoters = -1")

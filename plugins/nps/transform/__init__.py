@@ -28,6 +28,11 @@ SELECT: tuple[str, ...] = ()
 # a Cosmos task costs ~1 s, and 16 of them would add nothing a single `dbt build` of the layer does not show.
 STAGING_SELECT: tuple[str, ...] = ("path:models/staging", "resource_type:seed",
                                    "path:tests/assert_oblast_spellings_unambiguous.sql")
+# How the pipeline's runs differ from dbt by hand (make dbt-build, CI): data tests read only the rows the run
+# changed (dbt_project/macros/test_scope.sql), and unit tests, which check the models' logic on fixed inputs and
+# cannot change between nights, are left to CI.
+NIGHTLY_VARS = {"test_scope": "changed"}
+NIGHTLY_ENV = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}  # dbt's --exclude-resource-type (snapshot has no such flag)
 PROFILE_ENV = ("NPS_WAREHOUSE_HOST", "NPS_WAREHOUSE_PORT", "NPS_WAREHOUSE_USER", "NPS_WAREHOUSE_PASSWORD",
                "NPS_WAREHOUSE_DB")
 _lock = threading.Lock()  # dbtRunner is not re-entrant within one process
@@ -101,7 +106,7 @@ def default_target_path() -> Path:
 
 
 def run(args: Sequence[str], *, target_path: Path | str | None = None, as_of: datetime | None = None,
-        dbt_vars: dict | None = None, check: bool = True) -> DbtRun:
+        dbt_vars: dict | None = None, check: bool = True, env: dict[str, str] | None = None) -> DbtRun:
     """`dbt <args>` against the nps_warehouse connection, in this process (dbt_vars: e.g. {"marts_schema": ...})."""
     import json
 
@@ -112,7 +117,7 @@ def run(args: Sequence[str], *, target_path: Path | str | None = None, as_of: da
                         "--target-path", str(target), "--log-path", str(target / "logs")]
     if dbt_vars:
         cli += ["--vars", json.dumps(dbt_vars)]
-    with _lock, _environment({**profile_env(), **session_env(as_of)}):
+    with _lock, _environment({**profile_env(), **session_env(as_of), **(env or {})}):
         log.info("dbt %s", " ".join(args))
         result = dbtRunner().invoke(cli)
     outcome = DbtRun(command=args[0], success=bool(result.success))
@@ -131,20 +136,25 @@ def run(args: Sequence[str], *, target_path: Path | str | None = None, as_of: da
 
 
 def build(as_of: datetime | None = None, *, full_refresh: bool = False, select: Sequence[str] = SELECT,
-          target_path: Path | str | None = None, dbt_vars: dict | None = None) -> DbtRun:
-    """The whole transform in one `dbt build` (same selection and result as nps_transform's Cosmos group)."""
+          target_path: Path | str | None = None, dbt_vars: dict | None = None, full_tests: bool = False) -> DbtRun:
+    """The whole transform in one `dbt build` (same selection and result as nps_transform's Cosmos group).
+
+    As a nightly run: the data tests read the rows this run changed (full_tests or full_refresh: everything) and the
+    unit tests are left to CI (NIGHTLY_VARS, NIGHTLY_ENV)."""
     args = ["build", *(["--select", *select] if select else [])]
     if full_refresh:
         args.append("--full-refresh")
-    outcome = run(args, target_path=target_path, as_of=as_of, dbt_vars=dbt_vars)
+    dbt_vars = {**NIGHTLY_VARS, **({"test_scope": "all"} if full_tests else {}), **(dbt_vars or {})}
+    outcome = run(args, target_path=target_path, as_of=as_of, dbt_vars=dbt_vars, env=NIGHTLY_ENV)
     log.info("dbt build: %d ok, %d warn, %d skipped", outcome.count("success", "pass"), outcome.count("warn"),
              outcome.count("skipped"))
     return outcome
 
 
-def build_staging(as_of: datetime | None = None, target_path: Path | str | None = None) -> DbtRun:
+def build_staging(as_of: datetime | None = None, target_path: Path | str | None = None,
+                  full_tests: bool = False) -> DbtRun:
     """The staging layer and the seeds, with their tests (nps_transform's first dbt task)."""
-    return build(as_of, select=STAGING_SELECT, target_path=target_path)
+    return build(as_of, select=STAGING_SELECT, target_path=target_path, full_tests=full_tests)
 
 
 def source_freshness(target_path: Path | str | None = None) -> DbtRun:

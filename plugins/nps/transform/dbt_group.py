@@ -70,8 +70,9 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
         ),
         operator_args={
             # the run's instant stamps the snapshot (a libpq option: no re-parse per run, see nps.transform)
-            "env": {"PGOPTIONS": "-c nps.snapshot_at={{ nps_snapshot_at(dag_run) }}"},
-            "vars": {"marts_schema": BUILD_SCHEMA},
+            "env": {"PGOPTIONS": "-c nps.snapshot_at={{ nps_snapshot_at(dag_run) }}", **transform.NIGHTLY_ENV},
+            # tests read the rows this run changed unless the run asks for full tests (params.full_tests)
+            "vars": {"marts_schema": BUILD_SCHEMA, "test_scope": "{{ 'all' if params.full_tests else 'changed' }}"},
         },
         **kwargs,
     )
