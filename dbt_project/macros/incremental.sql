@@ -7,18 +7,18 @@
 {%- endmacro %}
 
 {#-
-  The watermark as a literal, read when the model runs (dbt compiles a model just before running it): a subquery's
+  The watermark (of `this`, or of `relation`: the nightly tests' recent loads) as a literal, read when the model runs (dbt compiles a model just before running it): a subquery's
   value is unknown when the query is planned, so the planner guessed a third of raw for every scope filter and
   joined the whole history first; with a literal it estimates from raw's statistics and uses the _loaded_at indexes.
 -#}
-{% macro incremental_watermark(target_column='loaded_at') -%}
+{% macro incremental_watermark(target_column='loaded_at', relation=none) -%}
     {%- if execute -%}
         {%- set query -%}
             select (
                 coalesce(max({{ target_column }}), '-infinity'::timestamptz)
                 - interval '{{ var("incremental_lookback_days") }} days'
             )::text
-            from {{ this }}
+            from {{ relation or this }}
         {%- endset -%}
         '{{ run_query(query).columns[0].values()[0] }}'::timestamptz
     {%- else -%}

@@ -36,7 +36,7 @@
     {%- elif column == 'transformed_at' -%}
         {%- set predicate = 'transformed_at = ' ~ transformed_at() -%}
     {%- else -%}
-        {%- set predicate = column ~ ' > ' ~ recent_loads_cutoff(relation, column) -%}
+        {%- set predicate = column ~ ' > ' ~ incremental_watermark(column, relation) -%}
     {%- endif -%}
     {%- set test = model.get('test_metadata') or {} -%}
     {%- set kwargs = test.get('kwargs', {}) -%}
@@ -49,15 +49,4 @@
     {%- endif -%}
     {%- set key = '(' ~ keys | join(', ') ~ ')' -%}
     {%- do return(key ~ ' in (select ' ~ keys | join(', ') ~ ' from ' ~ relation ~ ' where ' ~ predicate ~ ')') -%}
-{%- endmacro %}
-
-{#- The newest load minus the incremental look-back, as a literal (so the planner can use the load-time indexes). -#}
-{% macro recent_loads_cutoff(relation, column) -%}
-    {%- set query -%}
-        select (
-            coalesce(max({{ column }}), '-infinity'::timestamptz) - interval '{{ var("incremental_lookback_days") }} days'
-        )::text
-        from {{ relation }}
-    {%- endset -%}
-    '{{ run_query(query).columns[0].values()[0] }}'::timestamptz
 {%- endmacro %}
