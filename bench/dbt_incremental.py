@@ -38,7 +38,7 @@ KYIV = ZoneInfo("Europe/Kyiv")
 SIZES = {"full": 5_000_000, "quick": 20_000}
 HISTORY_DAYS = 365
 LINES_PER_CUSTOMER = 25
-NIGHTS = 3  # the nights loaded one by one before day D: the incremental look-back (var incremental_lookback_days)
+NIGHTS = 3  # the nights loaded one by one before day D (the look-back, var incremental_lookback_hours, re-reads the last)
 ANSWERS = """
     insert into raw.survey_responses (survey_id, score, language, channel, responded_at, _loaded_at)
     select survey_id, score, 'uk', 'web', responded_at, responded_at + interval '1 hour'

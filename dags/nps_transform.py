@@ -6,7 +6,8 @@ Runs whenever a load emits one of the raw Assets (1C, CRM or survey answers):
 1. `check_source_freshness`: `dbt source freshness` on the raw tables (fails naming the stale source).
 2. `validate_raw`: Great Expectations suites on the raw landings + row counts (`nps.quality`); a critical failure
    stops the run before anything is built, a warning lets it through and alerts.
-3. `prepare_marts_build`: an empty `marts_build` schema. The marts are built there, never in `marts` directly.
+3. `prepare_marts_build`: `marts_build` as a fresh copy of `marts` (so the incremental mart `fct_survey_responses`
+   builds incrementally). The marts are built there, never in `marts` directly.
 4. `dbt_staging` + `dbt` (one Cosmos task per model / snapshot with its tests), or with the param `replay=true`
    one `dbt_build_all` task (same selection, same result: the cheap path for replays and backfills). The data
    tests read the rows this run changed; the param `full_tests=true` makes them read everything.
@@ -58,12 +59,12 @@ def nps_transform():
         return result.as_dict()
 
     @task
-    def prepare_marts_build() -> str:
+    def prepare_marts_build() -> dict:
         from nps.connections import warehouse_dsn
         from nps.quality.swap import prepare_build
 
-        prepare_build(warehouse_dsn(), BUILD_SCHEMA)
-        return BUILD_SCHEMA
+        copied = prepare_build(warehouse_dsn(), BUILD_SCHEMA, copy_from="marts")
+        return {"schema": BUILD_SCHEMA, "copied": copied}
 
     @task.branch
     def choose_path(params=None) -> str:

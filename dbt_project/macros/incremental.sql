@@ -1,6 +1,6 @@
 {#-
   Incremental models re-read everything loaded since the newest row they already hold, minus a look-back
-  (var incremental_lookback_days), so late-arriving and re-loaded rows are merged again by their unique key.
+  (var incremental_lookback_hours), so a load still running when they last ran is merged again by its unique key.
 -#}
 {% macro loaded_since_watermark(column='loaded_at', target_column='loaded_at') -%}
     {{ column }} > {{ incremental_watermark(target_column) }}
@@ -11,12 +11,12 @@
   value is unknown when the query is planned, so the planner guessed a third of raw for every scope filter and
   joined the whole history first; with a literal it estimates from raw's statistics and uses the _loaded_at indexes.
 -#}
-{% macro incremental_watermark(target_column='loaded_at', relation=none) -%}
+{% macro incremental_watermark(target_column='loaded_at', relation=none, lookback_hours=none) -%}
     {%- if execute -%}
         {%- set query -%}
             select (
                 coalesce(max({{ target_column }}), '-infinity'::timestamptz)
-                - interval '{{ var("incremental_lookback_days") }} days'
+                - interval '{{ var("incremental_lookback_hours") if lookback_hours is none else lookback_hours }} hours'
             )::text
             from {{ relation or this }}
         {%- endset -%}
@@ -44,16 +44,17 @@
 
 {#-
   When this row was (re)built: the dbt invocation's start. Downstream incremental models pick the rows an upstream
-  model rebuilt after their own last run (rows_transformed_since). Bookkeeping only: it differs between an
+  model rebuilt after their own last run (transformed_since). Bookkeeping only: it differs between an
   incremental build and a full refresh, so equality checks leave it out.
 -#}
 {% macro transformed_at() -%}
     '{{ run_started_at.isoformat() }}'::timestamptz
 {%- endmacro %}
 
-{#- The rows (of the upstream model aliased `alias`) rebuilt since `this` last ran. -#}
+{#-
+  The rows (of the upstream model aliased `alias`) rebuilt since `this` last ran: transformed_at is the dbt run's
+  start, set by one run only, so no look-back.
+-#}
 {% macro transformed_since(alias) -%}
-    {{ alias }}.transformed_at > (
-        select coalesce(max(t.transformed_at), '-infinity'::timestamptz) from {{ this }} as t
-    )
+    {{ alias }}.transformed_at > {{ incremental_watermark('transformed_at', lookback_hours=0) }}
 {%- endmacro %}

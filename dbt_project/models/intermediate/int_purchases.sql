@@ -9,6 +9,7 @@
             {'columns': ['survey_id']},
             {'columns': ['order_ref']},
             {'columns': ['transformed_at']},
+            {'columns': ['customer_attributes_version']},
         ]
     )
 }}
@@ -63,7 +64,8 @@ attribute_periods as (
 
 {% if is_incremental() %}
     {%- set loaded_since = incremental_watermark() %}
-    -- the sets below are only used as `in (...)` filters (semi-joins): the planner's estimates stay bounded
+    -- the sets below are only used as `= any(array(...))` filters: index lookups of the keys, whatever the planner
+    -- guesses of the sets' sizes (as joins or `in` it guessed a million keys and read all of raw's history)
     changed_sales as (
         select all_sales.sale_ref
         from all_sales
@@ -78,11 +80,11 @@ attribute_periods as (
         -- a changed sale changes its order's in-full, and that of the order it belonged to before
         select all_sales.order_ref
         from all_sales
-        where all_sales.sale_ref in (select changed_sales.sale_ref from changed_sales)
+        where all_sales.sale_ref = any(array(select changed_sales.sale_ref from changed_sales))
         union
         select previous.order_ref
         from {{ this }} as previous
-        where previous.purchase_id in (select changed_sales.sale_ref from changed_sales)
+        where previous.purchase_id = any(array(select changed_sales.sale_ref from changed_sales))
         union
         select all_orders.order_ref
         from all_orders
@@ -105,20 +107,15 @@ attribute_periods as (
             and all_deliveries.order_ref is null
     ),
 
-    attribute_versions as (
-        select
-            customer_ref,
-            customer_attributes_version
-        from attribute_periods
-        where is_first
-    ),
-
     changed_customers as (
-        -- the customer's snapshot history changed since their purchases were attributed
-        select previous.customer_ref
-        from {{ this }} as previous
-        left join attribute_versions on previous.customer_ref = attribute_versions.customer_ref
-        where previous.customer_attributes_version is distinct from attribute_versions.customer_attributes_version
+        -- the customer's snapshot history changed since their purchases were attributed: the snapshot only adds
+        -- versions, stamped with its run's time, so every version newer than the newest one attributed here
+        select attributes.customer_ref
+        from attributes
+        where attributes.dbt_valid_from > (
+            select coalesce(max(previous.customer_attributes_version), '-infinity'::timestamp)
+            from {{ this }} as previous
+        )
     ),
 
     touched as (
@@ -126,41 +123,31 @@ attribute_periods as (
         union
         select all_sales.sale_ref
         from all_sales
-        where all_sales.order_ref in (select changed_orders.order_ref from changed_orders)
+        where all_sales.order_ref = any(array(select changed_orders.order_ref from changed_orders))
         union
         select all_sales.sale_ref
         from all_sales
-        where all_sales.customer_ref in (select changed_customers.customer_ref from changed_customers)
+        where all_sales.customer_ref = any(array(select changed_customers.customer_ref from changed_customers))
     ),
 
     sales as (
         select all_sales.*
         from all_sales
-        where all_sales.sale_ref in (select touched.sale_ref from touched)
+        where all_sales.sale_ref = any(array(select touched.sale_ref from touched))
     ),
+
+    touched_orders as (
+        select distinct sales.order_ref
+        from sales
+        where sales.order_ref is not null
+    ),
+    {%- set of_touched_orders = '= any(array(select touched_orders.order_ref from touched_orders))' %}
 {% else %}
     sales as (
         select * from all_sales
     ),
+    {%- set of_touched_orders = 'is not null' %}
 {% endif %}
-
-touched_orders as (
-    select distinct order_ref
-    from sales
-    where order_ref is not null
-),
-
-orders as (
-    select all_orders.*
-    from all_orders
-    inner join touched_orders on all_orders.order_ref = touched_orders.order_ref
-),
-
-deliveries as (
-    select all_deliveries.*
-    from all_deliveries
-    inner join touched_orders on all_deliveries.order_ref = touched_orders.order_ref
-),
 
 ordered as (
     select
@@ -168,7 +155,7 @@ ordered as (
         order_lines.product_ref,
         sum(order_lines.ordered_quantity) as ordered_quantity
     from order_lines
-    inner join touched_orders on order_lines.order_ref = touched_orders.order_ref
+    where order_lines.order_ref {{ of_touched_orders }}
     group by order_lines.order_ref, order_lines.product_ref
 ),
 
@@ -179,9 +166,8 @@ shipped as (
         sale_lines.product_ref,
         sum(sale_lines.shipped_quantity) as shipped_quantity
     from all_sales
-    inner join touched_orders on all_sales.order_ref = touched_orders.order_ref
     inner join sale_lines on all_sales.sale_ref = sale_lines.sale_ref
-    where not all_sales.is_cancelled
+    where not all_sales.is_cancelled and all_sales.order_ref {{ of_touched_orders }}
     group by all_sales.order_ref, sale_lines.product_ref
 ),
 
@@ -192,7 +178,8 @@ fulfilment as (
         bool_and(coalesce(shipped.shipped_quantity, 0) >= ordered.ordered_quantity) as is_in_full
     from ordered
     left join shipped
-        on ordered.order_ref = shipped.order_ref and ordered.product_ref is not distinct from shipped.product_ref
+        -- a product key is never '' (onec_ref): coalesce matches null to null and keeps the join hashable
+        on ordered.order_ref = shipped.order_ref and coalesce(ordered.product_ref, '') = coalesce(shipped.product_ref, '')
     group by ordered.order_ref
 ),
 
@@ -222,8 +209,8 @@ performance as (
         coalesce(fulfilment.is_in_full, true) as is_in_full,
         greatest(sales.loaded_at, orders.loaded_at, deliveries.loaded_at) as loaded_at
     from sales
-    left join orders on sales.order_ref = orders.order_ref
-    left join deliveries on sales.order_ref = deliveries.order_ref
+    left join all_orders as orders on sales.order_ref = orders.order_ref
+    left join all_deliveries as deliveries on sales.order_ref = deliveries.order_ref
     left join fulfilment on sales.order_ref = fulfilment.order_ref
     where sales.sale_ref is not null
 )

@@ -21,7 +21,7 @@ with responses as (
             or responded_at > (
                 select
                     coalesce(max(t.responded_at), '-infinity'::timestamptz)
-                    - interval '{{ var("incremental_lookback_days") }} days'
+                    - interval '{{ var("incremental_lookback_hours") }} hours'
                 from {{ this }} as t
             )
     {% endif %}
