@@ -12,13 +12,18 @@
   joined the whole history first; with a literal it estimates from raw's statistics and uses the _loaded_at indexes.
 -#}
 {% macro incremental_watermark(target_column='loaded_at', relation=none, lookback_hours=none) -%}
-    {%- if execute -%}
+    {%- set target = relation or this -%}
+    {%- set columns = adapter.get_columns_in_relation(target) | map(attribute='name') | list if execute else [] -%}
+    {%- if execute and target_column not in columns -%}
+        {#- built before the model had this column (an upgrade): every row is new to it -#}
+        '-infinity'::timestamptz
+    {%- elif execute -%}
         {%- set query -%}
             select (
                 coalesce(max({{ target_column }}), '-infinity'::timestamptz)
                 - interval '{{ var("incremental_lookback_hours") if lookback_hours is none else lookback_hours }} hours'
             )::text
-            from {{ relation or this }}
+            from {{ target }}
         {%- endset -%}
         '{{ run_query(query).columns[0].values()[0] }}'::timestamptz
     {%- else -%}
