@@ -62,11 +62,12 @@ send_state as (
     full outer join clicks on coalesce(invites.survey_id, reminders.survey_id) = clicks.survey_id
 ),
 
-all_responses as (
+-- read a few times, each time for a few keys: not materialized, so each read goes through the indexes
+all_responses as not materialized (
     select * from {{ ref('int_survey_responses') }}
 ),
 
-all_purchases as (
+all_purchases as not materialized (
     select * from {{ ref('int_purchases') }}
 ),
 
@@ -95,7 +96,8 @@ responses as (
     select all_responses.*
     from all_responses
     {% if is_incremental() %}
-        inner join changed on all_responses.survey_id = changed.survey_id
+        -- index lookups of the changed keys, whatever the planner guesses of their number
+        where all_responses.survey_id = any(array(select changed.survey_id from changed))
     {% endif %}
 ),
 
@@ -103,7 +105,7 @@ surveys as (
     select invites.survey_id
     from invites
     {% if is_incremental() %}
-        inner join changed on invites.survey_id = changed.survey_id
+        where invites.survey_id = any(array(select changed.survey_id from changed))
     {% endif %}
     union
     select survey_id from responses
@@ -120,14 +122,22 @@ events as (
         bool_or(events.event_type = 'spamreport') as is_spam_reported,
         min(events.occurred_at) filter (where events.event_type = 'delivered') as delivered_at
     from {{ ref('int_sendgrid_events') }} as events
-    inner join surveys on events.survey_id = surveys.survey_id
+    {% if is_incremental() %}
+        where events.survey_id = any(array(select surveys.survey_id from surveys))
+    {% else %}
+        inner join surveys on events.survey_id = surveys.survey_id
+    {% endif %}
     group by events.survey_id
 ),
 
 purchases as (
     select all_purchases.*
     from all_purchases
-    inner join surveys on all_purchases.survey_id = surveys.survey_id
+    {% if is_incremental() %}
+        where all_purchases.survey_id = any(array(select surveys.survey_id from surveys))
+    {% else %}
+        inner join surveys on all_purchases.survey_id = surveys.survey_id
+    {% endif %}
 )
 
 select
