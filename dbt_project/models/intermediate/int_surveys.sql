@@ -111,24 +111,26 @@ surveys as (
     select survey_id from responses
 ),
 
-events as (
-    select
-        events.survey_id,
-        bool_or(events.event_type = 'delivered') as has_delivered_event,
-        bool_or(events.event_type in ('bounce', 'dropped')) as is_bounced,
-        bool_or(events.event_type = 'open') as is_opened,
-        bool_or(events.event_type = 'click') as is_clicked,
-        bool_or(events.event_type in ('unsubscribe', 'group_unsubscribe')) as is_unsubscribed,
-        bool_or(events.event_type = 'spamreport') as is_spam_reported,
-        min(events.occurred_at) filter (where events.event_type = 'delivered') as delivered_at
-    from {{ ref('int_sendgrid_events') }} as events
-    {% if is_incremental() %}
-        where events.survey_id = any(array(select surveys.survey_id from surveys))
-    {% else %}
+{%- set event_flags -%}
+    bool_or(events.event_type = 'delivered') as has_delivered_event,
+    bool_or(events.event_type in ('bounce', 'dropped')) as is_bounced,
+    bool_or(events.event_type = 'open') as is_opened,
+    bool_or(events.event_type = 'click') as is_clicked,
+    bool_or(events.event_type in ('unsubscribe', 'group_unsubscribe')) as is_unsubscribed,
+    bool_or(events.event_type = 'spamreport') as is_spam_reported,
+    min(events.occurred_at) filter (where events.event_type = 'delivered') as delivered_at
+{%- endset %}
+
+{% if not is_incremental() %}
+    events as (
+        select
+            events.survey_id,
+            {{ event_flags }}
+        from {{ ref('int_sendgrid_events') }} as events
         inner join surveys on events.survey_id = surveys.survey_id
-    {% endif %}
-    group by events.survey_id
-),
+        group by events.survey_id
+    ),
+{% endif %}
 
 purchases as (
     select all_purchases.*
@@ -185,7 +187,18 @@ from surveys
 inner join purchases on surveys.survey_id = purchases.survey_id
 left join invites on surveys.survey_id = invites.survey_id
 left join reminders on surveys.survey_id = reminders.survey_id
-left join events on surveys.survey_id = events.survey_id
+{% if is_incremental() %}
+    -- per survey through the events' index: a join to an aggregate of the few changed surveys' events risks being
+    -- planned as a nested loop re-reading the whole aggregate for every survey
+    left join lateral (
+        select {{ event_flags }}
+        from {{ ref('int_sendgrid_events') }} as events
+        where events.survey_id = surveys.survey_id
+    ) as events on true
+{% else %}
+    left join events on surveys.survey_id = events.survey_id
+{% endif %}
 left join clicks on surveys.survey_id = clicks.survey_id
-left join responses on surveys.survey_id = responses.survey_id
+-- all_responses, not responses: a probe of its index per survey (responses is a set of unknown size)
+left join all_responses as responses on surveys.survey_id = responses.survey_id
 left join send_state on surveys.survey_id = send_state.survey_id
