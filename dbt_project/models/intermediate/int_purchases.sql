@@ -17,10 +17,11 @@
 -- segment as they were when the purchase was made (snapshot; purchases older than the first snapshot take the
 -- earliest known version).
 -- Incremental: a purchase is rebuilt when anything it is computed from changed since the last run: its sale, its
--- order, the order's lines or delivery (also a delivery that vanished from 1C), any other sale of the same order (a
--- later shipment or a cancellation changes in-full), or the customer's snapshot history (customer_attributes_version).
+-- order, the order's lines or delivery (also a delivery that vanished from 1C: stg_onec__deleted_deliveries), any
+-- other sale of the same order (a later shipment or a cancellation changes in-full), or the customer's snapshot
+-- history (customer_attributes_version).
 -- transformed_at (the dbt run) tells int_surveys which purchases were rebuilt.
--- depends_on: {{ ref('stg_onec__sale_lines') }}
+-- depends_on: {{ ref('stg_onec__sale_lines') }}, {{ ref('stg_onec__deleted_deliveries') }}
 -- The imports are views over raw read several times: not materialized, so each read filters raw through its
 -- indexes (warehouse/sql/050_raw_indexes.sql) instead of scanning a copy of the whole table.
 
@@ -98,13 +99,16 @@ attribute_periods as (
         from all_deliveries
         where all_deliveries.loaded_at > {{ loaded_since }}
         union
-        -- register records are deleted in raw when they vanish from 1C
+        -- register records are deleted in raw when they vanish from 1C: the purchases still showing one
         select previous.order_ref
-        from {{ this }} as previous
-        left join all_deliveries on previous.order_ref = all_deliveries.order_ref
+        from {{ ref('stg_onec__deleted_deliveries') }} as deleted
+        inner join {{ this }} as previous on deleted.order_ref = previous.order_ref
         where
             (previous.delivery_status is not null or previous.delivered_at is not null)
-            and all_deliveries.order_ref is null
+            and not exists (
+                select 1 from all_deliveries
+                where all_deliveries.order_ref = deleted.order_ref
+            )
     ),
 
     changed_customers as (
