@@ -4,8 +4,9 @@ Setup (not timed). The generated distributor's 1C history goes into `raw` throug
 parser and loader) reading the generator's files in process (bench/onec_files.py: the fake 1C server would need
 ~4 GiB per 1M lines). It is loaded as the nightly runs would have loaded it, on a simulated clock: the bulk up to
 day D-3 stamped as loaded that night, then the nights of D-3, D-2 and D-1 one by one. The incremental models re-read
-what was loaded within their look-back (3 days) of the newest load they hold, so a history stamped as loaded all at
-once would be re-read whole every night, which no real warehouse does. Every shipped sale gets an answer three days
+what was loaded since the newest load they hold, that load included (var incremental_lookback_hours: it may have been
+still running when they last ran), so a history stamped as loaded all at once would be re-read whole every night,
+which no real warehouse does. Every shipped sale gets an answer three days
 later in raw.survey_responses (the issue's 5 lines : 1 answer), stamped as loaded an hour after it was given. A
 first full build as of D makes the incremental models. Then day D arrives the same way (its documents through
 `run_onec`, its answers), and we time `nps.transform.build()` (incremental, what the nightly run does) and
@@ -13,8 +14,8 @@ first full build as of D makes the incremental models. Then day D arrives the sa
 
 Size: `full` is the issue's 5M purchase lines (~1M sales, so ~1M answers); NPS_BENCH_DBT_LINES overrides it
 (customers scale with it, 25 lines per customer). The history spans a year (NPS_BENCH_DBT_DAYS overrides it): the
-nightly re-reads its look-back (the new day + 3 days of loads), which is 5 % of a 77-day history (the generator's
-default, too short a warehouse to say anything about "incremental") and 1 % of a year's.
+nightly re-reads two nights of loads (the new day's and the one before), 2 % of a 77-day history (the generator's
+default, too short a warehouse to say anything about "incremental") and 0.5 % of a year's.
 """
 
 from __future__ import annotations
@@ -70,6 +71,15 @@ def _night(clock_file: Path, client, dsn: str, lo: datetime, hi: datetime, label
     run_onec(lo, hi, label, client=client, dsn=dsn, lookback_days=0)
 
 
+def _lookback_hours() -> int:
+    """dbt's var incremental_lookback_hours (dbt_project/dbt_project.yml)."""
+    import yaml
+
+    from nps.transform import PROJECT_DIR
+
+    return int(yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["incremental_lookback_hours"])
+
+
 def load_history(client, dsn: str, clock_file: Path, first: datetime, day: datetime) -> None:
     """Everything before day D: the bulk as one night's load, then the last NIGHTS nights one by one; answers."""
     bulk_until = day - timedelta(days=NIGHTS)
@@ -122,9 +132,9 @@ def run(quick: bool = False, lines: int | None = None) -> Result:
                                      (day + timedelta(days=1),)).fetchone()[0]
             new_answers = conn.execute("select count(*) from raw.survey_responses where responded_at >= %s",
                                        (day,)).fetchone()[0]
-            # the incremental watermark: the newest load (the new day's, 01:00 after it) minus the look-back
+            # the incremental watermark: the newest load the models hold (D-1's, 01:00 after it) minus the look-back
             reread = conn.execute("select count(*) from raw.onec_sale_lines where _loaded_at > %s",
-                                  (day + timedelta(days=1 - NIGHTS, hours=1),)).fetchone()[0]
+                                  (day + timedelta(hours=1 - _lookback_hours()),)).fetchone()[0]
         as_of = day + timedelta(days=1, hours=2)
         with RssSampler() as rss:  # the two timed builds (dbt runs in this process)
             t0 = time.perf_counter()
