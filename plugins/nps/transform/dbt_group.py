@@ -27,6 +27,10 @@ def profile_config():
     )
 
 
+# the nightly test scope, or every row when the run asks for full tests (a template Airflow renders per run)
+_TEST_SCOPE = "{{ 'all' if params.full_tests else '" + transform.NIGHTLY_VARS["test_scope"] + "' }}"
+
+
 def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
     """The DbtTaskGroup. Falls back to `dbt ls` rendering only when the manifest is missing or older than the
     project (run `make dbt-manifest`, which every make target that runs Airflow does)."""
@@ -71,8 +75,8 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
         operator_args={
             # the run's instant stamps the snapshot (a libpq option: no re-parse per run, see nps.transform)
             "env": {"PGOPTIONS": "-c nps.snapshot_at={{ nps_snapshot_at(dag_run) }}", **transform.NIGHTLY_ENV},
-            # tests read the rows this run changed unless the run asks for full tests (params.full_tests)
-            "vars": {"marts_schema": BUILD_SCHEMA, "test_scope": "{{ 'all' if params.full_tests else 'changed' }}"},
+            # the nightly vars of nps.transform.build(); params.full_tests makes the tests read every row
+            "vars": {**transform.NIGHTLY_VARS, "marts_schema": BUILD_SCHEMA, "test_scope": _TEST_SCOPE},
         },
         **kwargs,
     )
