@@ -6,9 +6,9 @@ parser and loader) reading the generator's files in process (bench/onec_files.py
 day D-3 stamped as loaded that night, then the nights of D-3, D-2 and D-1 one by one. The incremental models re-read
 what was loaded since the newest load they hold, that load included (var incremental_lookback_hours: it may have been
 still running when they last ran), so a history stamped as loaded all at once would be re-read whole every night,
-which no real warehouse does. Every shipped sale gets an answer three days
-later in raw.survey_responses (the issue's 5 lines : 1 answer), stamped as loaded an hour after it was given. A
-first full build as of D makes the incremental models. Then day D arrives the same way (its documents through
+which no real warehouse does. Every shipped sale gets an answer three days later in raw.survey_responses (the issue's
+5 lines : 1 answer), stamped as loaded an hour after it was given. A first full build as of D makes the incremental
+models. Then day D arrives the same way (its documents through
 `run_onec`, its answers), and we time `nps.transform.build()` (incremental, what the nightly run does) and
 `build(full_refresh=True)` on the same data.
 

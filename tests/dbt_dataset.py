@@ -253,6 +253,17 @@ def latest_answers(ds: Dataset) -> dict[str, dict]:
     return latest
 
 
+BOOKKEEPING = {"transformed_at"}  # the dbt run that (re)built a row: differs between incremental and full builds
+
+
+def content_columns(conn: psycopg.Connection, table: str) -> list[str]:
+    """A dbt table's columns (`schema.table`) in order, without the bookkeeping ones: what it says, not when."""
+    schema, name = table.split(".")
+    rows = conn.execute("select column_name from information_schema.columns where table_schema = %s "
+                        "and table_name = %s order by ordinal_position", (schema, name)).fetchall()
+    return [r[0] for r in rows if r[0] not in BOOKKEEPING]
+
+
 def _insert(conn: psycopg.Connection, table: str, rows: list[dict], extra: dict | None = None) -> None:
     if not rows:
         return

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from closeloop_support import DROP_CASES
-from dbt_dataset import Dataset, generate, load, survey_id
+from dbt_dataset import Dataset, content_columns, generate, load, survey_id
 
 from nps import transform
 
@@ -29,7 +29,6 @@ RAW_TABLES = ("raw.onec_customers", "raw.onec_orders", "raw.onec_order_lines", "
 LOADED_RAW = tuple(t for t in RAW_TABLES if t != "raw.survey_sends")
 DAY = datetime(2026, 4, 20, 6, 0, tzinfo=UTC)   # after every generated answer
 NEXT = DAY + timedelta(days=1)
-BOOKKEEPING = {"transformed_at"}  # the dbt run that (re)built a row: differs by construction
 
 
 def _dbt_tables(conn: psycopg.Connection) -> list[str]:
@@ -37,13 +36,6 @@ def _dbt_tables(conn: psycopg.Connection) -> list[str]:
                            where schemaname in ('intermediate', 'marts')
                            order by 1""").fetchall()
     return [r[0] for r in rows]
-
-
-def _columns(conn: psycopg.Connection, table: str) -> list[str]:
-    schema, name = table.split(".")
-    rows = conn.execute("select column_name from information_schema.columns where table_schema = %s "
-                        "and table_name = %s order by ordinal_position", (schema, name)).fetchall()
-    return [r[0] for r in rows if r[0] not in BOOKKEEPING]
 
 
 def _drop_dbt_relations(conn: psycopg.Connection) -> None:
@@ -124,7 +116,7 @@ def nightly(warehouse_url: str, tmp_path_factory):
         conn.execute("drop schema if exists cmp cascade; create schema cmp")
         tables = _dbt_tables(conn)
         for table in tables:
-            cols = ", ".join(_columns(conn, table))
+            cols = ", ".join(content_columns(conn, table))
             conn.execute(f"create table cmp.{table.replace('.', '__')} as select {cols} from {table}")
         after = {r[0]: r[1:] for r in conn.execute(
             "select purchase_id, is_in_full, delivery_bucket, region, is_cancelled from intermediate.int_purchases")}
@@ -250,7 +242,7 @@ def test_incremental_equals_full_refresh(nightly, db):
     assert len(nightly["tables"]) >= 14, nightly["tables"]
     differences = {}
     for table in nightly["tables"]:
-        cols = ", ".join(_columns(db, table))
+        cols = ", ".join(content_columns(db, table))
         kept = f"cmp.{table.replace('.', '__')}"
         only_incremental = db.execute(f"select count(*) from (select * from {kept} except all "
                                       f"select {cols} from {table}) as d").fetchone()[0]

@@ -18,7 +18,7 @@ import pytest
 from bi_support import CHROMIUM, RenderedChart, render_dashboard, superset
 from closeloop_support import DROP_CASES
 from conftest import free_port
-from dbt_dataset import KYIV, Dataset, generate, latest_answers, load, survey_id
+from dbt_dataset import KYIV, Dataset, content_columns, generate, latest_answers, load, survey_id
 
 from nps import transform
 from nps.bi import load_spec
@@ -326,10 +326,8 @@ def test_late_data_incremental_build_equals_full_refresh(built, db, warehouse_ur
 
 
 def _mart_rows(db, name: str) -> list[str]:
-    """A mart's rows, without the bookkeeping column transformed_at (when the row was built, not what it says)."""
-    columns = [r[0] for r in db.execute("select column_name from information_schema.columns where table_schema = "
-                                        "'marts' and table_name = %s and column_name <> 'transformed_at' "
-                                        "order by ordinal_position", (name,))]
+    """A mart's rows, without its bookkeeping columns (when a row was built, not what it says)."""
+    columns = content_columns(db, f"marts.{name}")
     return sorted(map(repr, db.execute(f"select {', '.join(columns)} from marts.{name}").fetchall()))
 
 

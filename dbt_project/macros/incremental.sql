@@ -7,15 +7,18 @@
 {%- endmacro %}
 
 {#-
-  The watermark (of `this`, or of `relation`: the nightly tests' recent loads) as a literal, read when the model runs (dbt compiles a model just before running it): a subquery's
-  value is unknown when the query is planned, so the planner guessed a third of raw for every scope filter and
-  joined the whole history first; with a literal it estimates from raw's statistics and uses the _loaded_at indexes.
+  The watermark (of `this`, or of `relation`: the nightly tests' recent loads) as a literal, read when the model runs
+  (dbt compiles a model just before running it): a subquery's value is unknown when the query is planned, so the
+  planner guessed a third of raw for every scope filter and joined the whole history first; with a literal it
+  estimates from raw's statistics and uses the _loaded_at indexes. A model built before it had the column (an
+  upgrade, e.g. fct_survey_responses' transformed_at) gets '-infinity': every row is new to it.
 -#}
 {% macro incremental_watermark(target_column='loaded_at', relation=none, lookback_hours=none) -%}
     {%- set target = relation or this -%}
-    {%- set columns = adapter.get_columns_in_relation(target) | map(attribute='name') | list if execute else [] -%}
-    {%- if execute and target_column not in columns -%}
-        {#- built before the model had this column (an upgrade): every row is new to it -#}
+    {#- only a model's own table can predate a column; the tests' relations are named by the column -#}
+    {%- set upgraded = execute and relation is none
+        and target_column not in (adapter.get_columns_in_relation(target) | map(attribute='name') | list) -%}
+    {%- if upgraded -%}
         '-infinity'::timestamptz
     {%- elif execute -%}
         {%- set query -%}
@@ -49,7 +52,7 @@
 
 {#-
   When this row was (re)built: the dbt invocation's start. Downstream incremental models pick the rows an upstream
-  model rebuilt after their own last run (transformed_since). Bookkeeping only: it differs between an
+  model rebuilt after their own last run (rebuilt_since). Bookkeeping only: it differs between an
   incremental build and a full refresh, so equality checks leave it out.
 -#}
 {% macro transformed_at() -%}
@@ -57,9 +60,9 @@
 {%- endmacro %}
 
 {#-
-  The rows (of the upstream model aliased `alias`) rebuilt since `this` last ran: transformed_at is the dbt run's
-  start, set by one run only, so no look-back.
+  When `this` last ran, as a literal: upstream rows with a newer transformed_at were rebuilt since. transformed_at
+  is the dbt run's start, set by one run only, so no look-back.
 -#}
-{% macro transformed_since(alias) -%}
-    {{ alias }}.transformed_at > {{ incremental_watermark('transformed_at', lookback_hours=0) }}
+{% macro rebuilt_since() -%}
+    {{ incremental_watermark('transformed_at', lookback_hours=0) }}
 {%- endmacro %}

@@ -18,12 +18,14 @@ sales as not materialized (
     select * from {{ ref('stg_onec__sales') }}
 ){% if is_incremental() %},
 
+    {%- set loaded_since = incremental_watermark() %}
+
     touched as (
         select sale_ref from lines
-        where {{ loaded_since_watermark() }}
+        where loaded_at > {{ loaded_since }}
         union
         select sale_ref from sales
-        where {{ loaded_since_watermark() }}
+        where loaded_at > {{ loaded_since }}
     )
 
     -- lateral: one index probe per touched sale. As a join the planner, unable to tell how few sales were touched,

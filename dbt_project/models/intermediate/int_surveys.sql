@@ -72,6 +72,7 @@ all_purchases as not materialized (
 ),
 
 {% if is_incremental() %}
+    {%- set last_run = rebuilt_since() %}
     changed as (
         select coalesce(send_state.survey_id, previous.survey_id) as survey_id
         from send_state
@@ -80,15 +81,15 @@ all_purchases as not materialized (
         union
         select all_responses.survey_id
         from all_responses
-        where {{ transformed_since('all_responses') }}
+        where all_responses.transformed_at > {{ last_run }}
         union
         select events.survey_id
         from {{ ref('int_sendgrid_events') }} as events
-        where {{ transformed_since('events') }} and events.survey_id is not null
+        where events.transformed_at > {{ last_run }} and events.survey_id is not null
         union
         select all_purchases.survey_id
         from all_purchases
-        where {{ transformed_since('all_purchases') }}
+        where all_purchases.transformed_at > {{ last_run }}
     ),
 {% endif %}
 

@@ -14,7 +14,7 @@
 with surveys as (
     select * from {{ ref('int_surveys') }}
     {% if is_incremental() %}
-        where {{ transformed_since(ref('int_surveys')) }}
+        where transformed_at > {{ rebuilt_since() }}
     {% endif %}
 ),
 
