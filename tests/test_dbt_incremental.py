@@ -5,7 +5,8 @@ night after night (so the incremental models' look-back does not simply re-read 
 with the changes an incremental model is most likely to miss: new sales, a late delivery of an old order, a delivery
 record that vanished from 1C, a cancelled sale whose sibling shipment is no longer in full, a follow-up shipment
 that completes a short order, a sale moved to another order, a customer who reaches the catalog only now (their
-old purchases get a region), a customer's region change, a late and a changed answer, a late SendGrid event and a
+old purchases get a region), a customer's region change, CRM edits that move matches (and a customer whose region
+the spelling seed now maps differently), a late and a changed answer, a late SendGrid event and a
 click, an invite that went out, a claimed invite dropped again and one whose status changed without a timestamp.
 `dbt build` (incremental) must then leave every intermediate table, mart and ops table exactly as a
 `dbt build --full-refresh` on the same data does (bookkeeping column transformed_at aside), and must have rebuilt
@@ -108,6 +109,9 @@ def nightly(warehouse_url: str, tmp_path_factory):
     transform.build(DAY, target_path=target)
 
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        # as if the spelling seed had mapped this customer's region differently when the history was built
+        conn.execute("update intermediate.int_customers set region = 'Стара область' where customer_ref = %s",
+                     (ds.customers[4]["ref_key"],))
         before = {r[0]: r[1:] for r in conn.execute(
             "select purchase_id, is_in_full, delivery_bucket, region, is_cancelled from intermediate.int_purchases")}
         _new_day(conn, ds, picks, late_customer, moved_customer, claimed, unsent[2])
@@ -178,6 +182,11 @@ def _new_day(conn, ds: Dataset, picks: dict, late_customer: dict, moved_customer
                  (c["ref_key"], c["code"], c["name"], c["legal_kind"], c["email"], c["phone"], c["region_raw"]))
     conn.execute("update raw.onec_customers set region_raw = 'Lviv oblast', _loaded_at = now() where ref_key = %s",
                  (moved_customer["ref_key"],))
+    # CRM: the contact found by customer 2's phone loses it and takes customer 3's e-mail (customer 2 loses its
+    # match, customer 3, unmatched so far, gains one); the company matched by customer 0's 1C code changes segment
+    conn.execute("update raw.crm_contacts set phone = null, email = %s, _loaded_at = now() where id = '5002'",
+                 (ds.customers[3]["email"],))
+    conn.execute("update raw.crm_companies set segment = 'b2g', _loaded_at = now() where id = '1000'")
     # surveys: an invite goes out (and is opened, and clicked); a dry-run claim is dropped; a claim turns 'unknown'
     sid = survey_id(to_invite["ref_key"])
     conn.execute("""insert into raw.survey_sends (survey_id, kind, purchase_id, customer_ref, email, language, status,
@@ -238,6 +247,19 @@ def test_the_new_day_reached_back_into_history(nightly):
     assert all(before[s][2] == "невідомо" and after[s][2] != "невідомо" for s in late_customer_sales)
 
 
+def test_customers_followed_the_crm_and_the_seed(nightly, db):
+    """int_customers rebuilt the customers the night's CRM edits and the seed reached (a copy kept before the full
+    refresh): the compare below would not notice two stale copies."""
+    ds = nightly["ds"]
+    customers = {r[0]: r[1:] for r in db.execute(
+        "select customer_ref, match_method, crm_contact_id, segment, region from cmp.intermediate__int_customers")}
+    phone_customer, unmatched_customer, code_customer, seeded = (ds.customers[i]["ref_key"] for i in (2, 3, 0, 4))
+    assert customers[phone_customer][:2] == ("none", None)
+    assert customers[unmatched_customer][:2] == ("email", "5002")
+    assert customers[code_customer][2] == "b2g"
+    assert customers[seeded][3] == ds.customer_truth[seeded]["region"]
+
+
 def test_incremental_equals_full_refresh(nightly, db):
     assert len(nightly["tables"]) >= 14, nightly["tables"]
     differences = {}
@@ -261,6 +283,12 @@ def test_incremental_equals_full_refresh(nightly, db):
 # The staged key (or load time) each raw index of warehouse/sql/050_raw_indexes.sql serves: its expression must stay
 # identical to the one the staging view computes (onec_ref()), or the scope sets fall back to sequential scans.
 STAGED_KEY_INDEXES = [
+    ("stg_onec__customers", "customer_ref", "onec_customers_ref_idx"),
+    ("stg_onec__customers", "loaded_at", "onec_customers_loaded_idx"),
+    *((f"stg_crm__{table}", column, f"crm_{table}_{index}_idx")
+      for table, key in (("contacts", "contact_id"), ("companies", "company_id"))
+      for column, index in ((key, "id"), ("onec_code", "code"), ("email", "email"), ("phone_key", "phone"),
+                            ("loaded_at", "loaded"))),
     ("stg_onec__sales", "sale_ref", "onec_sales_ref_idx"),
     ("stg_onec__sales", "order_ref", "onec_sales_order_idx"),
     ("stg_onec__sales", "customer_ref", "onec_sales_customer_idx"),

@@ -66,3 +66,15 @@
 {% macro rebuilt_since() -%}
     {{ incremental_watermark('transformed_at', lookback_hours=0) }}
 {%- endmacro %}
+
+{#-
+  The instant this run builds as of, on the loaders' clock (raw's _loaded_at): the session setting nps.snapshot_at
+  (macros/snapshot_time.sql; replays and Airflow set it to the run's logical instant, never later than the run),
+  else now(). A model that keeps it per row can re-read what was loaded since its last run, minus the look-back,
+  however long ago its newest source row was loaded.
+-#}
+{% macro run_instant() -%}
+    coalesce(
+        nullif(current_setting('nps.snapshot_at', true), '')::timestamp at time zone '{{ var("timezone") }}', now()
+    )
+{%- endmacro %}

@@ -1,15 +1,43 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_ref',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['customer_ref'], 'unique': True},
+            {'columns': ['customer_code']},
+            {'columns': ['email']},
+            {'columns': ['phone_key']},
+            {'columns': ['crm_contact_id']},
+            {'columns': ['crm_company_id']},
+            {'columns': ['transformed_at']},
+        ]
+    )
+}}
 -- 1C customers matched to the CRM: by 1C code first, then normalized e-mail, then phone. Region from the
 -- spelling seed (unmapped -> 'невідомо'), segment from the CRM company (else contact), language from the contact.
+-- Incremental: a customer is rebuilt when its 1C record was loaded since the last run (minus the look-back), when a
+-- CRM contact or company loaded since then is its match or shares its code, e-mail or phone (a better match may have
+-- appeared), or when the spelling seed now maps its region differently. The match keys (phone_key, region_spelling)
+-- are kept for those probes, read_as_of for the watermark (run_instant()); transformed_at scopes the nightly tests.
+-- The CRM is read `not materialized`: a night's few customers probe its key indexes (sql/050_raw_indexes.sql).
+{#- a first build, or a table built before it was incremental (no match keys): every customer -#}
+{%- set scoped = execute and is_incremental()
+    and 'read_as_of' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
+{#- what 1C and CRM loaded since the last run (minus the look-back), on the loaders' clock: not since the newest
+    customer it holds, which may be the catalog's first bulk load when no customer changed since -#}
+{%- set since = incremental_watermark('read_as_of') if scoped else none %}
 
-with customers as (
+with all_customers as not materialized (
     select * from {{ ref('stg_onec__customers') }}
 ),
 
-contacts as (
+contacts as not materialized (
     select * from {{ ref('stg_crm__contacts') }}
 ),
 
-companies as (
+companies as not materialized (
     select * from {{ ref('stg_crm__companies') }}
 ),
 
@@ -18,6 +46,50 @@ spellings as (
         {{ normalize_spelling('spelling') }} as spelling_key,
         region
     from {{ ref('oblast_spellings') }}
+),
+
+{%- if scoped %}
+
+changed_crm as (
+    select contact_id as crm_id, null::text as company_id, onec_code, email, phone_key
+    from contacts
+    where loaded_at > {{ since }}
+    union all
+    select null::text as crm_id, company_id, onec_code, email, phone_key
+    from companies
+    where loaded_at > {{ since }}
+),
+
+{#- each set is probed through one of this table's indexes (see config) -#}
+in_scope as (
+    select customer_ref from all_customers where loaded_at > {{ since }}
+    union
+    select customer_ref from {{ this }}
+    where crm_contact_id = any(array(select crm_id from changed_crm where crm_id is not null))
+    union
+    select customer_ref from {{ this }}
+    where crm_company_id = any(array(select company_id from changed_crm where company_id is not null))
+    union
+    select customer_ref from {{ this }}
+    where customer_code = any(array(select onec_code from changed_crm where onec_code is not null))
+    union
+    select customer_ref from {{ this }}
+    where email = any(array(select email from changed_crm where email is not null))
+    union
+    select customer_ref from {{ this }}
+    where phone_key = any(array(select phone_key from changed_crm where phone_key is not null))
+    union
+    select built.customer_ref from {{ this }} as built
+    left join spellings on built.region_spelling = spellings.spelling_key
+    where built.region is distinct from coalesce(spellings.region, 'невідомо')
+),
+{% endif %}
+
+customers as (
+    select * from all_customers
+    {%- if scoped %}
+        where customer_ref = any(array(select customer_ref from in_scope))
+    {%- endif %}
 ),
 
 candidates as (
@@ -98,7 +170,11 @@ select
     m.company_id as crm_company_id,
     coalesce(co.assigned_by_id, ct.assigned_by_id) as crm_assigned_by_id,
     cu.is_deleted,
-    cu.loaded_at
+    cu.phone_key,
+    cu.region_spelling,
+    cu.loaded_at,
+    {{ run_instant() }} as read_as_of,
+    {{ transformed_at() }} as transformed_at
 from customers as cu
 inner join matched as m on cu.customer_ref = m.customer_ref
 left join contacts as ct on m.contact_id = ct.contact_id

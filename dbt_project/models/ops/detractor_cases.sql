@@ -2,6 +2,8 @@
 -- keeps each case's owner, notification and status in ops.case_state (outside dbt, so rebuilds lose nothing);
 -- this model joins it back: manager_email is the case owner, else the region's manager (seed), else the fallback.
 -- A view over tables, so owner, notified_at and status are always the live case state, not the last transform's.
+-- transformed_at is the survey's (int_surveys): a nightly run tests the cases whose answer it rebuilt; the live
+-- case state is kept valid by ops.case_state's own constraints (not null, status check).
 
 {{ config(materialized='view') }}
 
@@ -56,7 +58,8 @@ select
     coalesce(case_state.opened_at, detractors.responded_at)::timestamptz as opened_at,
     case_state.notified_at::timestamptz as notified_at,
     coalesce(case_state.status, 'open')::text as status,
-    case_state.closed_at::timestamptz as closed_at
+    case_state.closed_at::timestamptz as closed_at,
+    detractors.transformed_at
 from detractors
 left join customers on detractors.customer_ref = customers.customer_ref
 left join purchases on detractors.purchase_id = purchases.purchase_id

@@ -1,4 +1,5 @@
--- Indexes for the incremental dbt models (int_sale_lines, int_purchases, int_survey_responses, int_sendgrid_events).
+-- Indexes for the incremental dbt models (int_sale_lines, int_purchases, int_customers, int_survey_responses,
+-- int_sendgrid_events).
 -- Their scope sets filter raw through the staging views: by load time (`loaded_at` is `_loaded_at` unchanged), then
 -- by the staged document keys. The staged keys are `onec_ref(column)` (dbt_project/macros/cleaning.sql), so the key
 -- indexes are on that exact expression: the planner only uses an expression index whose expression is identical to
@@ -17,6 +18,10 @@ create index if not exists onec_sale_lines_loaded_idx on raw.onec_sale_lines (_l
 create index if not exists onec_sale_lines_sale_idx
     on raw.onec_sale_lines ((nullif(nullif(trim(sale_ref), ''), '00000000-0000-0000-0000-000000000000')));
 
+create index if not exists onec_customers_loaded_idx on raw.onec_customers (_loaded_at);
+create index if not exists onec_customers_ref_idx
+    on raw.onec_customers ((nullif(nullif(trim(ref_key), ''), '00000000-0000-0000-0000-000000000000')));
+
 create index if not exists onec_orders_loaded_idx on raw.onec_orders (_loaded_at);
 create index if not exists onec_orders_ref_idx
     on raw.onec_orders ((nullif(nullif(trim(ref_key), ''), '00000000-0000-0000-0000-000000000000')));
@@ -32,3 +37,32 @@ create index if not exists onec_deliveries_order_idx
 create index if not exists survey_responses_loaded_idx on raw.survey_responses (_loaded_at);
 create index if not exists survey_responses_responded_idx on raw.survey_responses (responded_at);
 create index if not exists sendgrid_events_loaded_idx on raw.sendgrid_events (_loaded_at);
+
+-- int_customers matches the few customers a night changes to CRM records by 1C code, e-mail and phone: the CRM's
+-- staged keys are blank_to_null(), clean_email() and phone_key() (dbt_project/macros/cleaning.sql), verbatim here.
+create index if not exists crm_contacts_loaded_idx on raw.crm_contacts (_loaded_at);
+create index if not exists crm_contacts_id_idx on raw.crm_contacts ((nullif(trim(id), '')));
+create index if not exists crm_contacts_code_idx on raw.crm_contacts ((nullif(trim(onec_code), '')));
+create index if not exists crm_contacts_email_idx on raw.crm_contacts ((
+    case
+        when lower(trim(email)) ~ '^[a-z0-9._%+''-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$'
+            then lower(trim(email))
+    end));
+create index if not exists crm_contacts_phone_idx on raw.crm_contacts ((
+    case
+        when length(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g')) >= 9
+            then right(regexp_replace(phone, '[^0-9]', '', 'g'), 9)
+    end));
+create index if not exists crm_companies_loaded_idx on raw.crm_companies (_loaded_at);
+create index if not exists crm_companies_id_idx on raw.crm_companies ((nullif(trim(id), '')));
+create index if not exists crm_companies_code_idx on raw.crm_companies ((nullif(trim(onec_code), '')));
+create index if not exists crm_companies_email_idx on raw.crm_companies ((
+    case
+        when lower(trim(email)) ~ '^[a-z0-9._%+''-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$'
+            then lower(trim(email))
+    end));
+create index if not exists crm_companies_phone_idx on raw.crm_companies ((
+    case
+        when length(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g')) >= 9
+            then right(regexp_replace(phone, '[^0-9]', '', 'g'), 9)
+    end));

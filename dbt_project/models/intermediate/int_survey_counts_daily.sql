@@ -1,0 +1,63 @@
+-- Answers and sends counted per local day x region x segment x delivery bucket: what every nps_by_* mart sums
+-- (macros/nps_rollup.sql). One pass over int_surveys instead of two per mart; a few thousand rows a year.
+-- Answers count on the day they were given (responded_on), sends on the day they were sent (send_day).
+
+with surveys as (
+    select * from {{ ref('int_surveys') }}
+),
+
+answers as (
+    select
+        responded_on as day,
+        region,
+        segment,
+        delivery_bucket,
+        0 as surveys_sent,
+        0 as surveys_delivered,
+        count(*) as responses,
+        count(*) filter (where nps_category = 'promoter') as promoters,
+        count(*) filter (where nps_category = 'passive') as passives,
+        count(*) filter (where nps_category = 'detractor') as detractors
+    from surveys
+    where is_responded
+    group by responded_on, region, segment, delivery_bucket
+),
+
+sent as (
+    select
+        send_day as day,
+        region,
+        segment,
+        delivery_bucket,
+        count(*) as surveys_sent,
+        count(*) filter (where is_delivered) as surveys_delivered,
+        0 as responses,
+        0 as promoters,
+        0 as passives,
+        0 as detractors
+    from surveys
+    where is_sent
+    group by send_day, region, segment, delivery_bucket
+),
+
+final as (
+    select
+        day,
+        region,
+        segment,
+        delivery_bucket,
+        sum(surveys_sent)::integer as surveys_sent,
+        sum(surveys_delivered)::integer as surveys_delivered,
+        sum(responses)::integer as responses,
+        sum(promoters)::integer as promoters,
+        sum(passives)::integer as passives,
+        sum(detractors)::integer as detractors
+    from (
+        select * from answers
+        union all
+        select * from sent
+    ) as counted
+    group by day, region, segment, delivery_bucket
+)
+
+select * from final
