@@ -253,7 +253,8 @@ def latest_answers(ds: Dataset) -> dict[str, dict]:
     return latest
 
 
-BOOKKEEPING = {"transformed_at"}  # the dbt run that (re)built a row: differs between incremental and full builds
+# when a row was (re)built and what the next incremental run compares with: differs between incremental and full builds
+BOOKKEEPING = {"transformed_at", "read_as_of", "counted_days"}
 
 
 def content_columns(conn: psycopg.Connection, table: str) -> list[str]:

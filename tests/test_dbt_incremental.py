@@ -101,12 +101,16 @@ def nightly(warehouse_url: str, tmp_path_factory):
         # incremental models re-read what was loaded within their look-back of the newest load they hold)
         for table in LOADED_RAW:
             conn.execute(f"update {table} set _loaded_at = now() - interval '30 days'")
+        conn.execute("update raw.survey_changes set changed_at = now() - interval '30 days'")
         conn.execute("""with last_night as (select ref_key from raw.onec_sales order by sale_date desc limit 10)
                         update raw.onec_sales set _loaded_at = now() - interval '1 day'
                         where ref_key in (select ref_key from last_night)""")
         conn.execute("""update raw.onec_sale_lines as l set _loaded_at = s._loaded_at from raw.onec_sales as s
                         where l.sale_ref = s.ref_key""")
-    transform.build(DAY, target_path=target)
+    # the builds run as of the real clock the loads above and below are stamped with (now()), as in production:
+    # int_customers re-reads what was loaded since its last run's instant (minus the look-back)
+    built = datetime.now(UTC)
+    transform.build(built, target_path=target)
 
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         # as if the spelling seed had mapped this customer's region differently when the history was built
@@ -115,7 +119,7 @@ def nightly(warehouse_url: str, tmp_path_factory):
         before = {r[0]: r[1:] for r in conn.execute(
             "select purchase_id, is_in_full, delivery_bucket, region, is_cancelled from intermediate.int_purchases")}
         _new_day(conn, ds, picks, late_customer, moved_customer, claimed, unsent[2])
-    incremental = transform.build(NEXT, target_path=target)
+    incremental = transform.build(built + timedelta(hours=1), target_path=target)
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         conn.execute("drop schema if exists cmp cascade; create schema cmp")
         tables = _dbt_tables(conn)
@@ -124,10 +128,11 @@ def nightly(warehouse_url: str, tmp_path_factory):
             conn.execute(f"create table cmp.{table.replace('.', '__')} as select {cols} from {table}")
         after = {r[0]: r[1:] for r in conn.execute(
             "select purchase_id, is_in_full, delivery_bucket, region, is_cancelled from intermediate.int_purchases")}
-        rebuilt = conn.execute("""select count(*) filter (where transformed_at = (select max(transformed_at)
-                                      from intermediate.int_purchases)), count(*)
-                                  from intermediate.int_purchases""").fetchone()
-    full = transform.build(NEXT, full_refresh=True, target_path=target)
+        rebuilt = {table: conn.execute(f"""select count(*) filter (where transformed_at = (select max(transformed_at)
+                                               from intermediate.{table})), count(*)
+                                           from intermediate.{table}""").fetchone()
+                   for table in ("int_purchases", "int_customers")}
+    full = transform.build(built + timedelta(hours=1), full_refresh=True, target_path=target)
     yield {"ds": ds, "picks": picks, "tables": tables, "before": before, "after": after, "rebuilt": rebuilt,
            "incremental": incremental, "full": full, "late_customer": late_customer["ref_key"],
            "claimed": [survey_id(s["ref_key"]) for s in claimed], "target": target}
@@ -223,9 +228,12 @@ def test_both_builds_green(nightly):
         assert outcome.count("success", "pass") > 100
 
 
-def test_only_a_small_part_of_the_purchases_was_rebuilt(nightly):
-    rebuilt, total = nightly["rebuilt"]
+def test_only_a_small_part_of_the_purchases_and_customers_was_rebuilt(nightly):
+    rebuilt, total = nightly["rebuilt"]["int_purchases"]
     assert 0 < rebuilt < total * 0.25, (rebuilt, total)
+    # the new and moved customers, the CRM edits' three and the one the seed re-maps
+    rebuilt, total = nightly["rebuilt"]["int_customers"]
+    assert 0 < rebuilt <= 8 < total, (rebuilt, total)
 
 
 def test_the_new_day_reached_back_into_history(nightly):
@@ -283,6 +291,9 @@ def test_incremental_equals_full_refresh(nightly, db):
 # The staged key (or load time) each raw index of warehouse/sql/050_raw_indexes.sql serves: its expression must stay
 # identical to the one the staging view computes (onec_ref()), or the scope sets fall back to sequential scans.
 STAGED_KEY_INDEXES = [
+    ("stg_survey__sends", "survey_id", "survey_sends_pkey"),
+    ("stg_survey__clicks", "survey_id", "survey_clicks_survey_idx"),
+    ("stg_survey__changes", "changed_at", "survey_changes_changed_idx"),
     ("stg_onec__customers", "customer_ref", "onec_customers_ref_idx"),
     ("stg_onec__customers", "loaded_at", "onec_customers_loaded_idx"),
     *((f"stg_crm__{table}", column, f"crm_{table}_{index}_idx")
@@ -306,13 +317,35 @@ STAGED_KEY_INDEXES = [
 
 @pytest.mark.parametrize(("view", "column", "index"), STAGED_KEY_INDEXES)
 def test_staged_keys_are_index_lookups_on_raw(nightly, db, view, column, index):
-    value = "2026-04-20T00:00:00+03" if column == "loaded_at" else "some-ref"
-    op = ">" if column == "loaded_at" else "="
+    stamp = column in ("loaded_at", "changed_at")
+    value, op = ("2026-04-20T00:00:00+03", ">") if stamp else ("some-ref", "=")
     with db.transaction(force_rollback=True):
         db.execute("set local enable_seqscan = off")  # tiny tables: make the planner show what it could use
         plan = "\n".join(r[0] for r in db.execute(
             f"explain select * from staging.{view} where {column} {op} '{value}'").fetchall())
     assert index in plan, plan
+
+
+def test_every_write_to_sends_and_clicks_stamps_the_survey(db):
+    """raw.survey_changes (warehouse/sql/052_survey_changes.sql) is how int_surveys finds changed sends: a claim, a
+    status changed without a timestamp, a dropped claim and a click each stamp their survey anew."""
+    def stamp(survey: str):
+        return db.execute("select changed_at from raw.survey_changes where survey_id = %s", (survey,)).fetchone()
+
+    with db.transaction(force_rollback=True):
+        db.execute("""insert into raw.survey_sends (survey_id, kind, purchase_id, customer_ref, email, language,
+                          status, due_date, logical_date, claimed_at)
+                      values ('stamp-1', 'invite', 'p', 'c', 'x@example.com', 'uk', 'claimed', '2026-04-19',
+                              '2026-04-20', now())""")
+        stamps = [stamp("stamp-1")]
+        db.execute("update raw.survey_sends set status = 'unknown' where survey_id = 'stamp-1'")
+        stamps.append(stamp("stamp-1"))
+        db.execute("delete from raw.survey_sends where survey_id = 'stamp-1'")
+        stamps.append(stamp("stamp-1"))
+        assert None not in stamps and stamps == sorted(set(stamps)), stamps
+        db.execute("insert into raw.survey_clicks (landing_id, survey_id, score, clicked_at) "
+                   "values (990077, 'stamp-2', 7, now())")
+        assert stamp("stamp-2") is not None
 
 
 # ---- what a nightly run tests (dbt_project/macros/test_scope.sql) ----------------------------------------------------

@@ -78,3 +78,12 @@
         nullif(current_setting('nps.snapshot_at', true), '')::timestamp at time zone '{{ var("timezone") }}', now()
     )
 {%- endmacro %}
+
+{#-
+  An incremental run over a table that already has `column`: false on a first build, a full refresh, or a table
+  built before the model had the column (an upgrade), which then take the full path.
+-#}
+{% macro incremental_with(column) -%}
+    {%- do return(execute and is_incremental()
+        and column in (adapter.get_columns_in_relation(this) | map(attribute='name') | list)) -%}
+{%- endmacro %}

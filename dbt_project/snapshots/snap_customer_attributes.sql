@@ -8,6 +8,7 @@
             hard_deletes='ignore',
             post_hook=[
                 "create index if not exists snap_customer_attributes_lookup on {{ this }} (customer_ref, dbt_valid_from)",
+                "create index if not exists snap_customer_attributes_valid_from on {{ this }} (dbt_valid_from)",
             ],
         )
     }}

@@ -23,8 +23,7 @@
 -- are kept for those probes, read_as_of for the watermark (run_instant()); transformed_at scopes the nightly tests.
 -- The CRM is read `not materialized`: a night's few customers probe its key indexes (sql/050_raw_indexes.sql).
 {#- a first build, or a table built before it was incremental (no match keys): every customer -#}
-{%- set scoped = execute and is_incremental()
-    and 'read_as_of' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
+{%- set scoped = incremental_with('read_as_of') %}
 {#- what 1C and CRM loaded since the last run (minus the look-back), on the loaders' clock: not since the newest
     customer it holds, which may be the catalog's first bulk load when no customer changed since -#}
 {%- set since = incremental_watermark('read_as_of') if scoped else none %}

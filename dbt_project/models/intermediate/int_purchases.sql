@@ -45,22 +45,8 @@ sale_lines as (
     select * from {{ ref('int_sale_lines') }}
 ),
 
-attributes as (
+attributes as not materialized (
     select * from {{ ref('snap_customer_attributes') }}
-),
-
-attribute_periods as (
-    -- each version holds from its dbt_valid_from until the next one; the first also covers everything before it
-    select
-        customer_ref,
-        region,
-        segment,
-        dbt_valid_from,
-        lead(dbt_valid_from) over by_time as valid_until,
-        row_number() over by_time = 1 as is_first,
-        max(dbt_valid_from) over (partition by customer_ref) as customer_attributes_version
-    from attributes
-    window by_time as (partition by customer_ref order by dbt_valid_from, dbt_scd_id)
 ),
 
 {% if is_incremental() %}
@@ -114,12 +100,12 @@ attribute_periods as (
     changed_customers as (
         -- the customer's snapshot history changed since their purchases were attributed: the snapshot only adds
         -- versions, stamped with its run's time, so every version newer than the newest one attributed here
+        {%- set attributed_until %}
+            select coalesce(max(customer_attributes_version), '-infinity'::timestamp)::text from {{ this }}
+        {%- endset %}
         select attributes.customer_ref
         from attributes
-        where attributes.dbt_valid_from > (
-            select coalesce(max(previous.customer_attributes_version), '-infinity'::timestamp)
-            from {{ this }} as previous
-        )
+        where attributes.dbt_valid_from > '{{ run_query(attributed_until).columns[0].values()[0] }}'::timestamp
     ),
 
     touched as (
@@ -151,6 +137,27 @@ attribute_periods as (
         select * from all_sales
     ),
     {%- set of_touched_orders = 'is not null' %}
+{% endif %}
+
+{%- set periods -%}
+    -- each version holds from its dbt_valid_from until the next one; the first also covers everything before it
+    attributes.customer_ref,
+    attributes.region,
+    attributes.segment,
+    attributes.dbt_valid_from,
+    lead(attributes.dbt_valid_from) over by_time as valid_until,
+    row_number() over by_time = 1 as is_first,
+    max(attributes.dbt_valid_from) over (partition by attributes.customer_ref) as customer_attributes_version
+{%- endset %}
+{%- set by_time = 'by_time as (partition by attributes.customer_ref order by attributes.dbt_valid_from, attributes.dbt_scd_id)' %}
+
+{%- if not is_incremental() %}
+
+    attribute_periods as (
+        select {{ periods }}
+        from attributes
+        window {{ by_time }}
+    ),
 {% endif %}
 
 ordered as (
@@ -245,8 +252,25 @@ select
     performance.loaded_at,
     {{ transformed_at() }} as transformed_at
 from performance
-left join attribute_periods as attr
-    on
-        performance.customer_ref = attr.customer_ref
-        and (performance.purchased_at >= attr.dbt_valid_from or attr.is_first)
-        and coalesce(performance.purchased_at < attr.valid_until, true)
+{% if is_incremental() %}
+    -- per purchase through the snapshot's lookup index: a join to the touched customers' periods was planned as a
+    -- nested loop reading all of them for every purchase (the sets' sizes are unknown to the planner)
+    left join lateral (
+        select periods.*
+        from (
+            select {{ periods }}
+            from attributes
+            where attributes.customer_ref = performance.customer_ref
+            window {{ by_time }}
+        ) as periods
+        where
+            (performance.purchased_at >= periods.dbt_valid_from or periods.is_first)
+            and coalesce(performance.purchased_at < periods.valid_until, true)
+    ) as attr on true
+{% else %}
+    left join attribute_periods as attr
+        on
+            performance.customer_ref = attr.customer_ref
+            and (performance.purchased_at >= attr.dbt_valid_from or attr.is_first)
+            and coalesce(performance.purchased_at < attr.valid_until, true)
+{% endif %}

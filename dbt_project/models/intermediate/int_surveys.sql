@@ -7,6 +7,8 @@
         indexes=[
             {'columns': ['survey_id'], 'unique': True},
             {'columns': ['transformed_at']},
+            {'columns': ['responded_on']},
+            {'columns': ['send_day']},
         ],
         post_hook=[
             "delete from {{ this }} as t where t.invite_status = 'claimed'
@@ -19,11 +21,47 @@
 -- One row per survey that was sent (invite) or answered: sends + SendGrid events + collector clicks + the latest
 -- answer, with the purchase's delivery performance and the customer's region/segment at purchase time.
 -- Incremental: a survey is rebuilt when its purchase, answer or events were rebuilt upstream since this model's
--- last run (transformed_at), or when its sends or clicks differ from what it was built from (sends_fingerprint:
+-- last run (transformed_at), or when its sends or clicks changed since (stg_survey__changes, stamped by triggers:
 -- the sender updates statuses without a timestamp). A claimed invite the sender dropped again goes (post-hook).
+-- depends_on: {{ ref('stg_survey__changes') }}
 
-with sends as (
+-- read a few times, each time for a few keys: not materialized, so each read goes through the indexes
+with all_responses as not materialized (
+    select * from {{ ref('int_survey_responses') }}
+),
+
+all_purchases as not materialized (
+    select * from {{ ref('int_purchases') }}
+),
+
+{% if is_incremental() %}
+    {%- set last_run = rebuilt_since() %}
+    changed as (
+        -- stamped on the database clock, compared with dbt's: the look-back covers a skew between the two
+        select changes.survey_id
+        from {{ ref('stg_survey__changes') }} as changes
+        where changes.changed_at > {{ incremental_watermark('transformed_at') }}
+        union
+        select all_responses.survey_id
+        from all_responses
+        where all_responses.transformed_at > {{ last_run }}
+        union
+        select events.survey_id
+        from {{ ref('int_sendgrid_events') }} as events
+        where events.transformed_at > {{ last_run }} and events.survey_id is not null
+        union
+        select all_purchases.survey_id
+        from all_purchases
+        where all_purchases.transformed_at > {{ last_run }}
+    ),
+{% endif %}
+
+sends as (
     select * from {{ ref('stg_survey__sends') }}
+    {%- if is_incremental() %}
+        -- the changed surveys' sends and clicks only, through raw's survey_id indexes
+        where survey_id = any(array(select changed.survey_id from changed))
+    {%- endif %}
 ),
 
 invites as (
@@ -46,52 +84,11 @@ clicks as (
         survey_id,
         min(clicked_at) as first_clicked_at
     from {{ ref('stg_survey__clicks') }}
+    {%- if is_incremental() %}
+        where survey_id = any(array(select changed.survey_id from changed))
+    {%- endif %}
     group by survey_id
 ),
-
-send_state as (
-    -- every input of this model that comes from sends and clicks, per survey
-    select
-        coalesce(invites.survey_id, reminders.survey_id, clicks.survey_id) as survey_id,
-        md5(row(
-            invites.status, invites.send_day, invites.sent_at, invites.due_date, invites.language,
-            reminders.reminder_day, reminders.is_reminder_sent, clicks.first_clicked_at
-        )::text) as sends_fingerprint
-    from invites
-    full outer join reminders on invites.survey_id = reminders.survey_id
-    full outer join clicks on coalesce(invites.survey_id, reminders.survey_id) = clicks.survey_id
-),
-
--- read a few times, each time for a few keys: not materialized, so each read goes through the indexes
-all_responses as not materialized (
-    select * from {{ ref('int_survey_responses') }}
-),
-
-all_purchases as not materialized (
-    select * from {{ ref('int_purchases') }}
-),
-
-{% if is_incremental() %}
-    {%- set last_run = rebuilt_since() %}
-    changed as (
-        select coalesce(send_state.survey_id, previous.survey_id) as survey_id
-        from send_state
-        full outer join {{ this }} as previous on send_state.survey_id = previous.survey_id
-        where send_state.sends_fingerprint is distinct from previous.sends_fingerprint
-        union
-        select all_responses.survey_id
-        from all_responses
-        where all_responses.transformed_at > {{ last_run }}
-        union
-        select events.survey_id
-        from {{ ref('int_sendgrid_events') }} as events
-        where events.transformed_at > {{ last_run }} and events.survey_id is not null
-        union
-        select all_purchases.survey_id
-        from all_purchases
-        where all_purchases.transformed_at > {{ last_run }}
-    ),
-{% endif %}
 
 responses as (
     select all_responses.*
@@ -105,9 +102,6 @@ responses as (
 surveys as (
     select invites.survey_id
     from invites
-    {% if is_incremental() %}
-        where invites.survey_id = any(array(select changed.survey_id from changed))
-    {% endif %}
     union
     select survey_id from responses
 ),
@@ -182,7 +176,23 @@ select
     responses.comment,
     responses.responded_at,
     responses.responded_on,
-    send_state.sends_fingerprint,
+    -- every day the survey was counted on (int_survey_counts_daily): today's send and answer days and, kept from
+    -- its previous row, the days a changed answer moved away from (text: dbt cannot add an array column)
+    {%- set previous_days = "string_to_array(previous.counted_days, ',')::date[]"
+        if incremental_with('counted_days') else "'{}'::date[]" %}
+    array_to_string(
+        array(
+            select distinct counted.day
+            from
+                unnest(
+                    {{ previous_days }}
+                    || array[case when invites.status = 'sent' then invites.send_day end, responses.responded_on]
+                ) as counted (day)
+            where counted.day is not null
+            order by counted.day
+        ),
+        ','
+    ) as counted_days,
     {{ transformed_at() }} as transformed_at
 from surveys
 inner join purchases on surveys.survey_id = purchases.survey_id
@@ -202,4 +212,6 @@ left join reminders on surveys.survey_id = reminders.survey_id
 left join clicks on surveys.survey_id = clicks.survey_id
 -- all_responses, not responses: a probe of its index per survey (responses is a set of unknown size)
 left join all_responses as responses on surveys.survey_id = responses.survey_id
-left join send_state on surveys.survey_id = send_state.survey_id
+{% if is_incremental() %}
+    left join {{ this }} as previous on surveys.survey_id = previous.survey_id
+{% endif %}
