@@ -9,6 +9,7 @@
             post_hook=[
                 "create index if not exists snap_customer_attributes_lookup on {{ this }} (customer_ref, dbt_valid_from)",
                 "create index if not exists snap_customer_attributes_valid_from on {{ this }} (dbt_valid_from)",
+                "create index if not exists snap_customer_attributes_transformed on {{ this }} (transformed_at)",
             ],
         )
     }}

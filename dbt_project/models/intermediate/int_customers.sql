@@ -12,6 +12,7 @@
             {'columns': ['crm_contact_id']},
             {'columns': ['crm_company_id']},
             {'columns': ['transformed_at']},
+            {'columns': ['read_as_of']},
         ]
     )
 }}

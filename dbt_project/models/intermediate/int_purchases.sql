@@ -10,6 +10,7 @@
             {'columns': ['order_ref']},
             {'columns': ['transformed_at']},
             {'columns': ['customer_attributes_version']},
+            {'columns': ['loaded_at']},
         ]
     )
 }}

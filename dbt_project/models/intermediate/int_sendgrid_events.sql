@@ -8,6 +8,7 @@
             {'columns': ['sg_event_id'], 'unique': True},
             {'columns': ['survey_id']},
             {'columns': ['transformed_at']},
+            {'columns': ['loaded_at']},
         ]
     )
 }}

@@ -7,6 +7,7 @@
         indexes=[
             {'columns': ['survey_id'], 'unique': True},
             {'columns': ['transformed_at']},
+            {'columns': ['loaded_at']},
         ]
     )
 }}

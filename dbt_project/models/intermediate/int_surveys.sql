@@ -178,21 +178,29 @@ select
     responses.responded_on,
     -- every day the survey was counted on (int_survey_counts_daily): today's send and answer days and, kept from
     -- its previous row, the days a changed answer moved away from (text: dbt cannot add an array column)
-    {%- set previous_days = "string_to_array(previous.counted_days, ',')::date[]"
-        if incremental_with('counted_days') else "'{}'::date[]" %}
-    array_to_string(
-        array(
-            select distinct counted.day
-            from
-                unnest(
-                    {{ previous_days }}
-                    || array[case when invites.status = 'sent' then invites.send_day end, responses.responded_on]
-                ) as counted (day)
-            where counted.day is not null
-            order by counted.day
-        ),
-        ','
-    ) as counted_days,
+    {%- set sent_day = "case when invites.status = 'sent' then invites.send_day end" %}
+    {%- if incremental_with('counted_days') %}
+        array_to_string(
+            array(
+                select distinct counted.day
+                from
+                    unnest(
+                        string_to_array(previous.counted_days, ',')::date[]
+                        || array[{{ sent_day }}, responses.responded_on]
+                    ) as counted (day)
+                where counted.day is not null
+                order by counted.day
+            ),
+            ','
+        ) as counted_days,
+    {%- else %}
+        -- the same list of at most two days, without an array per row (least / greatest skip nulls)
+        concat_ws(
+            ',',
+            least({{ sent_day }}, responses.responded_on),
+            nullif(greatest({{ sent_day }}, responses.responded_on), least({{ sent_day }}, responses.responded_on))
+        ) as counted_days,
+    {%- endif %}
     {{ transformed_at() }} as transformed_at
 from surveys
 inner join purchases on surveys.survey_id = purchases.survey_id
