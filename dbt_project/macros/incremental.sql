@@ -16,8 +16,7 @@
 {% macro incremental_watermark(target_column='loaded_at', relation=none, lookback_hours=none) -%}
     {%- set target = relation or this -%}
     {#- only a model's own table can predate a column; the tests' relations are named by the column -#}
-    {%- set upgraded = execute and relation is none
-        and target_column not in (adapter.get_columns_in_relation(target) | map(attribute='name') | list) -%}
+    {%- set upgraded = execute and relation is none and not has_column(target, target_column) -%}
     {%- if upgraded -%}
         '-infinity'::timestamptz
     {%- elif execute -%}
@@ -75,7 +74,7 @@
 -#}
 {% macro run_instant() -%}
     coalesce(
-        nullif(current_setting('nps.snapshot_at', true), '')::timestamp at time zone '{{ var("timezone") }}', now()
+        {{ snapshot_at_setting() }} at time zone '{{ var("timezone") }}', now()
     )
 {%- endmacro %}
 
@@ -84,6 +83,11 @@
   built before the model had the column (an upgrade), which then take the full path.
 -#}
 {% macro incremental_with(column) -%}
-    {%- do return(execute and is_incremental()
-        and column in (adapter.get_columns_in_relation(this) | map(attribute='name') | list)) -%}
+    {%- do return(execute and is_incremental() and has_column(this, column)) -%}
+{%- endmacro %}
+
+{#- The relation exists and has `column` (an upgrade check: tables built before a column was added lack it). -#}
+{% macro has_column(relation, column) -%}
+    {%- do return(relation is not none
+        and column in (adapter.get_columns_in_relation(relation) | map(attribute='name') | list)) -%}
 {%- endmacro %}

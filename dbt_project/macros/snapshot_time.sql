@@ -5,7 +5,12 @@
 -#}
 {% macro postgres__snapshot_get_time() -%}
     coalesce(
-        nullif(current_setting('nps.snapshot_at', true), '')::timestamp without time zone,
+        {{ snapshot_at_setting() }},
         now()::timestamp without time zone
     )
+{%- endmacro %}
+
+{#- The run's logical instant (Europe/Kyiv wall time) when nps.transform / nps_transform set it, else null. -#}
+{% macro snapshot_at_setting() -%}
+    nullif(current_setting('nps.snapshot_at', true), '')::timestamp without time zone
 {%- endmacro %}

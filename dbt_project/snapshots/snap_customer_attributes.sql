@@ -16,9 +16,7 @@
     {#- The customers int_customers rebuilt since the newest version here was taken: a customer it did not rebuild
         cannot have changed, and a customer missing from the compare keeps its current version (hard_deletes:
         ignore). transformed_at is the dbt run's start, so every later rebuild is newer than any version's. -#}
-    {%- set existing = load_relation(this) if execute else none %}
-    {%- set versioned = existing is not none
-        and 'transformed_at' in (adapter.get_columns_in_relation(existing) | map(attribute='name') | list) %}
+    {%- set versioned = execute and has_column(load_relation(this), 'transformed_at') %}
     select
         customer_ref,
         region,

@@ -64,21 +64,14 @@ changed_crm as (
 in_scope as (
     select customer_ref from all_customers where loaded_at > {{ since }}
     union
-    select customer_ref from {{ this }}
-    where crm_contact_id = any(array(select crm_id from changed_crm where crm_id is not null))
-    union
-    select customer_ref from {{ this }}
-    where crm_company_id = any(array(select company_id from changed_crm where company_id is not null))
-    union
-    select customer_ref from {{ this }}
-    where customer_code = any(array(select onec_code from changed_crm where onec_code is not null))
-    union
-    select customer_ref from {{ this }}
-    where email = any(array(select email from changed_crm where email is not null))
-    union
-    select customer_ref from {{ this }}
-    where phone_key = any(array(select phone_key from changed_crm where phone_key is not null))
-    union
+    {%- for column, crm_column in [
+        ('crm_contact_id', 'crm_id'), ('crm_company_id', 'company_id'), ('customer_code', 'onec_code'),
+        ('email', 'email'), ('phone_key', 'phone_key'),
+    ] %}
+        select customer_ref from {{ this }}
+        where {{ column }} = any(array(select {{ crm_column }} from changed_crm where {{ crm_column }} is not null))
+        union
+    {%- endfor %}
     select built.customer_ref from {{ this }} as built
     left join spellings on built.region_spelling = spellings.spelling_key
     where built.region is distinct from coalesce(spellings.region, 'невідомо')

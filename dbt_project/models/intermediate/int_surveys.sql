@@ -40,7 +40,7 @@ all_purchases as not materialized (
         -- stamped on the database clock, compared with dbt's: the look-back covers a skew between the two
         select changes.survey_id
         from {{ ref('stg_survey__changes') }} as changes
-        where changes.changed_at > {{ incremental_watermark('transformed_at') }}
+        where changes.changed_at > {{ last_run }} - interval '{{ var("incremental_lookback_hours") }} hours'
         union
         select all_responses.survey_id
         from all_responses

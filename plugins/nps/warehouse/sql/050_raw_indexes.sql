@@ -39,30 +39,28 @@ create index if not exists survey_responses_responded_idx on raw.survey_response
 create index if not exists sendgrid_events_loaded_idx on raw.sendgrid_events (_loaded_at);
 
 -- int_customers matches the few customers a night changes to CRM records by 1C code, e-mail and phone: the CRM's
--- staged keys are blank_to_null(), clean_email() and phone_key() (dbt_project/macros/cleaning.sql), verbatim here.
-create index if not exists crm_contacts_loaded_idx on raw.crm_contacts (_loaded_at);
-create index if not exists crm_contacts_id_idx on raw.crm_contacts ((nullif(trim(id), '')));
-create index if not exists crm_contacts_code_idx on raw.crm_contacts ((nullif(trim(onec_code), '')));
-create index if not exists crm_contacts_email_idx on raw.crm_contacts ((
-    case
-        when lower(trim(email)) ~ '^[a-z0-9._%+''-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$'
-            then lower(trim(email))
-    end));
-create index if not exists crm_contacts_phone_idx on raw.crm_contacts ((
-    case
-        when length(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g')) >= 9
-            then right(regexp_replace(phone, '[^0-9]', '', 'g'), 9)
-    end));
-create index if not exists crm_companies_loaded_idx on raw.crm_companies (_loaded_at);
-create index if not exists crm_companies_id_idx on raw.crm_companies ((nullif(trim(id), '')));
-create index if not exists crm_companies_code_idx on raw.crm_companies ((nullif(trim(onec_code), '')));
-create index if not exists crm_companies_email_idx on raw.crm_companies ((
-    case
-        when lower(trim(email)) ~ '^[a-z0-9._%+''-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$'
-            then lower(trim(email))
-    end));
-create index if not exists crm_companies_phone_idx on raw.crm_companies ((
-    case
-        when length(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g')) >= 9
-            then right(regexp_replace(phone, '[^0-9]', '', 'g'), 9)
-    end));
+-- staged keys are blank_to_null(), clean_email() and phone_key() (dbt_project/macros/cleaning.sql), verbatim here,
+-- the same five indexes on contacts and companies.
+do $$
+declare
+    crm text;
+begin
+    foreach crm in array array['contacts', 'companies'] loop
+        execute format('create index if not exists crm_%1$s_loaded_idx on raw.crm_%1$s (_loaded_at)', crm);
+        execute format('create index if not exists crm_%1$s_id_idx on raw.crm_%1$s ((nullif(trim(id), %2$L)))',
+                       crm, '');
+        execute format('create index if not exists crm_%1$s_code_idx on raw.crm_%1$s ((nullif(trim(onec_code), %2$L)))',
+                       crm, '');
+        execute format($f$create index if not exists crm_%1$s_email_idx on raw.crm_%1$s ((
+            case
+                when lower(trim(email)) ~ '^[a-z0-9._%%+''-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$'
+                    then lower(trim(email))
+            end))$f$, crm);
+        execute format($f$create index if not exists crm_%1$s_phone_idx on raw.crm_%1$s ((
+            case
+                when length(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g')) >= 9
+                    then right(regexp_replace(phone, '[^0-9]', '', 'g'), 9)
+            end))$f$, crm);
+    end loop;
+end
+$$;

@@ -20,24 +20,24 @@ begin
 end
 $$;
 
-drop trigger if exists survey_sends_inserted on raw.survey_sends;
-create trigger survey_sends_inserted after insert on raw.survey_sends
-    referencing new table as changed_rows for each statement execute function raw.stamp_survey_changes();
-drop trigger if exists survey_sends_updated on raw.survey_sends;
-create trigger survey_sends_updated after update on raw.survey_sends
-    referencing new table as changed_rows for each statement execute function raw.stamp_survey_changes();
-drop trigger if exists survey_sends_deleted on raw.survey_sends;
-create trigger survey_sends_deleted after delete on raw.survey_sends
-    referencing old table as changed_rows for each statement execute function raw.stamp_survey_changes();
-drop trigger if exists survey_clicks_inserted on raw.survey_clicks;
-create trigger survey_clicks_inserted after insert on raw.survey_clicks
-    referencing new table as changed_rows for each statement execute function raw.stamp_survey_changes();
-drop trigger if exists survey_clicks_updated on raw.survey_clicks;
-create trigger survey_clicks_updated after update on raw.survey_clicks
-    referencing new table as changed_rows for each statement execute function raw.stamp_survey_changes();
-drop trigger if exists survey_clicks_deleted on raw.survey_clicks;
-create trigger survey_clicks_deleted after delete on raw.survey_clicks
-    referencing old table as changed_rows for each statement execute function raw.stamp_survey_changes();
+-- survey_sends_inserted, survey_sends_updated, ..., survey_clicks_deleted
+do $$
+declare
+    tab text;
+    op text;
+    name text;
+begin
+    foreach tab in array array['survey_sends', 'survey_clicks'] loop
+        foreach op in array array['insert', 'update', 'delete'] loop
+            name := tab || '_' || rtrim(op, 'e') || 'ed';
+            execute format('drop trigger if exists %I on raw.%I', name, tab);
+            execute format('create trigger %I after %s on raw.%I referencing %s table as changed_rows '
+                           'for each statement execute function raw.stamp_survey_changes()',
+                           name, op, tab, case op when 'delete' then 'old' else 'new' end);
+        end loop;
+    end loop;
+end
+$$;
 
 -- a warehouse that had sends before these triggers: their surveys count as changed once
 insert into raw.survey_changes (survey_id, changed_at)
