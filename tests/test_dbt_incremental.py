@@ -344,7 +344,7 @@ def test_every_write_to_sends_and_clicks_stamps_the_survey(db):
         stamps.append(stamp("stamp-1"))
         assert None not in stamps and stamps == sorted(set(stamps)), stamps
         db.execute("insert into raw.survey_clicks (landing_id, survey_id, score, clicked_at) "
-                   "values (990077, 'stamp-2', 7, now())")
+                   "values (990077, 'stamp-2', 7, now()), (990078, 'stamp-2', 8, now())")  # two in one statement
         assert stamp("stamp-2") is not None
 
 

@@ -13,8 +13,10 @@ create index if not exists survey_clicks_survey_idx on raw.survey_clicks (survey
 
 create or replace function raw.stamp_survey_changes() returns trigger language plpgsql as $$
 begin
+    -- one row per survey (a statement may write several clicks of one survey; clock_timestamp() differs per row)
     insert into raw.survey_changes as kept (survey_id, changed_at)
-    select distinct survey_id, clock_timestamp() from changed_rows where survey_id is not null
+    select changed.survey_id, clock_timestamp()
+    from (select distinct survey_id from changed_rows where survey_id is not null) as changed
     on conflict (survey_id) do update set changed_at = excluded.changed_at;
     return null;
 end
