@@ -292,3 +292,136 @@ def load(conn: psycopg.Connection, ds: Dataset) -> None:
     _insert(conn, "raw.sendgrid_events", payload(ds.events))
     _insert(conn, "raw.sendgrid_suppressions", ds.suppressions)
     _insert(conn, "raw.survey_responses", list(latest_answers(ds).values()))
+
+
+# ---- two nights: the history as of DAY, then DAY + 1 with the changes a transform is most likely to miss ----------
+DAY = datetime(2026, 4, 20, 6, 0, tzinfo=UTC)   # after every generated answer
+NEXT = DAY + timedelta(days=1)
+
+
+def pick_changes(ds: Dataset) -> dict:
+    """Orders and sales of the generated dataset that the new day changes."""
+    sales_by_order: dict[str, list[dict]] = {}
+    for sale in ds.sales:
+        sales_by_order.setdefault(sale["order_ref"], []).append(sale)
+    delivered = {d["order_ref"] for d in ds.deliveries if d["delivered_at"] is not None}
+    live = {ref: s for ref, s in sales_by_order.items()
+            if all(x["posted"] and not x["deletion_mark"] for x in s)}
+    split = [ref for ref, s in live.items() if len(s) == 2]
+    single = [ref for ref, s in live.items() if len(s) == 1]
+    lines = {}
+    for line in ds.order_lines:
+        lines.setdefault(line["order_ref"], []).append(line)
+    shipped = {}
+    for line in ds.sale_lines:
+        shipped[(line["sale_ref"], line["product_ref"])] = line["quantity"]
+    short = [ref for ref in single if any(
+        shipped.get((live[ref][0]["ref_key"], ol["product_ref"]), 0) < ol["quantity"] for ol in lines[ref])]
+    undelivered = [ref for ref in single if ref not in {d["order_ref"] for d in ds.deliveries}]
+    return {"cancel_split": split[0], "move_split": split[1], "short": short[0], "late_delivery": undelivered[0],
+            "vanished_delivery": next(ref for ref in single if ref in delivered and ref not in short[:1]),
+            "move_target": next(ref for ref in single if ref not in short[:1] and ref not in undelivered[:1]),
+            "sales_by_order": sales_by_order, "order_lines": lines}
+
+
+def load_history(conn: psycopg.Connection, ds: Dataset) -> dict:
+    """The dataset as loaded by DAY, less a customer who reaches the 1C catalog only on the next day, plus two
+    invites claimed by a sender run that was still going. Returns what load_next_day() changes."""
+    picks = pick_changes(ds)
+    late_customer = next(c for c in ds.customers if ds.customer_truth[c["ref_key"]]["region"] != "невідомо"
+                         and any(s["customer_ref"] == c["ref_key"] for s in ds.sales))
+    moved_customer = next(c for c in ds.customers if c is not late_customer
+                          and ds.customer_truth[c["ref_key"]]["region"] != "Львівська область")
+    load(conn, ds)
+    conn.execute("delete from raw.onec_customers where ref_key = %s", (late_customer["ref_key"],))
+    unsent = [s for s in ds.sales if survey_id(s["ref_key"]) not in {x["survey_id"] for x in ds.sends}
+              and s["posted"] and not s["deletion_mark"]]
+    claimed = unsent[:2]
+    for sale in claimed:
+        conn.execute("""insert into raw.survey_sends (survey_id, kind, purchase_id, customer_ref, email, language,
+                            status, due_date, logical_date, claimed_at, dry_run)
+                        values (%s, 'invite', %s, %s, 'x@example.com', 'uk', 'claimed', '2026-04-19',
+                                '2026-04-20', %s, %s)""",
+                     (survey_id(sale["ref_key"]), sale["ref_key"], sale["customer_ref"], DAY, sale is claimed[0]))
+    return {**picks, "late_customer": late_customer, "moved_customer": moved_customer, "claimed": claimed,
+            "to_invite": unsent[2]}
+
+
+def load_next_day(conn: psycopg.Connection, ds: Dataset, picks: dict) -> None:
+    """Day D+1 as the loaders would write it (every touched row stamped now())."""
+    late_customer, moved_customer, claimed, to_invite = (
+        picks["late_customer"], picks["moved_customer"], picks["claimed"], picks["to_invite"])
+    sales_by_order, lines = picks["sales_by_order"], picks["order_lines"]
+    # a brand-new order with its sale, shipped the new day
+    order_ref, sale_ref, customer = "new-order-1", "new-sale-1", ds.sales[0]["customer_ref"]
+    conn.execute("""insert into raw.onec_orders (ref_key, number, order_date, customer_ref, promised_date, posted,
+                        payload) values (%s, 'ЗК-NEW', '2026-04-20 09:00', %s, '2026-04-23', true, '{}')""",
+                 (order_ref, customer))
+    conn.execute("insert into raw.onec_order_lines (order_ref, line_number, product_ref, quantity) "
+                 "values (%s, 1, 'prod-1', 4)", (order_ref,))
+    conn.execute("""insert into raw.onec_sales (ref_key, number, sale_date, order_ref, customer_ref, amount, currency,
+                        posted, payload) values (%s, 'РН-NEW', '2026-04-20 14:00', %s, %s, 400, 'UAH', true, '{}')""",
+                 (sale_ref, order_ref, customer))
+    conn.execute("insert into raw.onec_sale_lines (sale_ref, line_number, product_ref, quantity, price, amount) "
+                 "values (%s, 1, 'prod-1', 4, 100, 400)", (sale_ref,))
+    # an old order's delivery arrives late; another old order's delivery record vanishes from 1C
+    conn.execute("""insert into raw.onec_deliveries (order_ref, delivered_at, status, payload)
+                    values (%s, '2026-04-20 12:00', 'Доставлено', '{}')""", (picks["late_delivery"],))
+    conn.execute("delete from raw.onec_deliveries where order_ref = %s", (picks["vanished_delivery"],))
+    # the second shipment of a split order is cancelled: the first one is no longer in full
+    cancelled = sales_by_order[picks["cancel_split"]][1]["ref_key"]
+    conn.execute("update raw.onec_sales set deletion_mark = true, _loaded_at = now() where ref_key = %s", (cancelled,))
+    # the rest of a short order ships: its first sale becomes in full
+    short = picks["short"]
+    for k, ol in enumerate(lines[short], start=1):
+        conn.execute("""insert into raw.onec_sale_lines (sale_ref, line_number, product_ref, quantity, price, amount)
+                        values ('follow-up-1', %s, %s, %s, 100, 100)""", (k, ol["product_ref"], ol["quantity"]))
+    conn.execute("""insert into raw.onec_sales (ref_key, number, sale_date, order_ref, customer_ref, amount, currency,
+                        posted, payload)
+                    values ('follow-up-1', 'РН-FUP', '2026-04-20 15:00', %s, %s, 100, 'UAH', true, '{}')""",
+                 (short, sales_by_order[short][0]["customer_ref"]))
+    # a sale booked against the wrong order is moved to another one (1C re-posts the document)
+    moved = sales_by_order[picks["move_split"]][1]["ref_key"]
+    conn.execute("update raw.onec_sales set order_ref = %s, _loaded_at = now() where ref_key = %s",
+                 (picks["move_target"], moved))
+    conn.execute("update raw.onec_sale_lines set _loaded_at = now() where sale_ref = %s", (moved,))
+    # customers: one reaches the catalog only now, one moves to another region
+    c = late_customer
+    conn.execute("""insert into raw.onec_customers (ref_key, code, name, legal_kind, email, phone, region_raw,
+                        deletion_mark, payload) values (%s, %s, %s, %s, %s, %s, %s, false, '{}')""",
+                 (c["ref_key"], c["code"], c["name"], c["legal_kind"], c["email"], c["phone"], c["region_raw"]))
+    conn.execute("update raw.onec_customers set region_raw = 'Lviv oblast', _loaded_at = now() where ref_key = %s",
+                 (moved_customer["ref_key"],))
+    # CRM: the contact found by customer 2's phone loses it and takes customer 3's e-mail (customer 2 loses its
+    # match, customer 3, unmatched so far, gains one); the company matched by customer 0's 1C code changes segment
+    conn.execute("update raw.crm_contacts set phone = null, email = %s, _loaded_at = now() where id = '5002'",
+                 (ds.customers[3]["email"],))
+    conn.execute("update raw.crm_companies set segment = 'b2g', _loaded_at = now() where id = '1000'")
+    # surveys: an invite goes out (and is opened, and clicked); a dry-run claim is dropped; a claim turns 'unknown'
+    sid = survey_id(to_invite["ref_key"])
+    conn.execute("""insert into raw.survey_sends (survey_id, kind, purchase_id, customer_ref, email, language, status,
+                        message_id, due_date, logical_date, claimed_at, sent_at)
+                    values (%s, 'invite', %s, %s, 'y@example.com', 'uk', 'sent', 'msg-new', '2026-04-21',
+                            '2026-04-21', %s, %s)""", (sid, to_invite["ref_key"], to_invite["customer_ref"], NEXT, NEXT))
+    conn.execute("""insert into raw.sendgrid_events (sg_event_id, event, email, survey_id, kind, occurred_at, payload)
+                    values ('new-open-1', 'open', 'y@example.com', %s, 'invite', %s, '{}')""",
+                 (sid, NEXT + timedelta(hours=1)))
+    conn.execute("insert into raw.survey_clicks (landing_id, survey_id, score, clicked_at) values (990001, %s, 9, %s)",
+                 (sid, NEXT + timedelta(hours=2)))
+    dropped, unknown = (survey_id(s["ref_key"]) for s in claimed)
+    conn.execute("delete from raw.survey_sends where survey_id = %s", (dropped,))
+    conn.execute("update raw.survey_sends set status = 'unknown' where survey_id = %s", (unknown,))
+    # answers: one given long ago that arrives only now; one changed by a loader that keeps _loaded_at
+    sent = [s for s in ds.sends if s["kind"] == "invite" and s["status"] == "sent"]
+    answered = {r["survey_id"] for r in ds.responses}
+    late = next(s for s in sent if s["survey_id"] not in answered)
+    conn.execute("""insert into raw.survey_responses (survey_id, score, comment, language, responded_at)
+                    values (%s, 1, 'пізно', 'uk', %s)""", (late["survey_id"], late["sent_at"] + timedelta(days=2)))
+    conn.execute("""update raw.survey_responses set score = 10 - score,
+                        responded_at = (select max(responded_at) from raw.survey_responses) + interval '1 hour'
+                    where survey_id = (select min(survey_id) from raw.survey_responses where comment <> 'пізно')""")
+    # a SendGrid event for an old invite, retried by SendGrid and loaded only now
+    old = sent[0]
+    conn.execute("""insert into raw.sendgrid_events (sg_event_id, event, email, survey_id, kind, occurred_at, payload)
+                    values ('late-click-1', 'click', %s, %s, 'invite', %s, '{}')""",
+                 (old["email"], old["survey_id"], old["sent_at"] + timedelta(hours=5)))

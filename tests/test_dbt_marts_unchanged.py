@@ -1,0 +1,114 @@
+"""The marts say exactly what they said before the dbt project became one query shape per model.
+
+One dataset (tests/dbt_dataset.py, seed 11) is built as of DAY, then DAY + 1 arrives with the changes a transform
+is most likely to miss (late delivery, vanished delivery record, cancelled and moved shipments, a customer who
+reaches the catalog late, CRM edits, late and changed answers, a claimed invite dropped again) and is built again.
+Every row of every mart and of ops.detractor_cases must equal the rows recorded in tests/golden/ by the incremental
+project (commit 2a55482, its full refresh), bookkeeping columns aside. Regenerate only for an intended change:
+`NPS_WRITE_GOLDEN=1 pytest tests/test_dbt_marts_unchanged.py`, and say why in the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+from closeloop_support import DROP_CASES
+from dbt_dataset import DAY, NEXT, content_columns, generate, load_history, load_next_day
+
+from nps import transform
+
+GOLDEN = Path(__file__).parent / "golden" / "marts_two_nights.json"
+RAW_TABLES = ("raw.onec_customers", "raw.onec_orders", "raw.onec_order_lines", "raw.onec_sales", "raw.onec_sale_lines",
+              "raw.onec_deliveries", "raw.crm_companies", "raw.crm_contacts", "raw.survey_sends",
+              "raw.sendgrid_events", "raw.sendgrid_suppressions", "raw.survey_responses", "raw.survey_clicks")
+# marts.* and the close loop's relation; customer_key is a keyed hash: the key is pinned below
+COMPARED_SCHEMAS = ("marts", "ops")
+COMPARED_OPS = ("detractor_cases",)
+
+
+def _value(value):
+    if isinstance(value, Decimal):
+        return str(value.normalize()) if value == value.to_integral_value() else str(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def _tables(conn: psycopg.Connection) -> list[str]:
+    rows = conn.execute("""select table_schema || '.' || table_name from information_schema.tables
+                           where table_schema = 'marts' or (table_schema = 'ops' and table_name = any(%s))
+                           order by 1""", (list(COMPARED_OPS),)).fetchall()
+    return [r[0] for r in rows]
+
+
+def dump(conn: psycopg.Connection) -> dict[str, list]:
+    """Every row of the compared relations, values as JSON, rows sorted: what they say, not when it was built."""
+    out = {}
+    for table in _tables(conn):
+        columns = content_columns(conn, table)
+        rows = conn.execute(f"select {', '.join(columns)} from {table}").fetchall()
+        out[table] = sorted(([_value(v) for v in row] for row in rows), key=lambda r: json.dumps(r, default=str))
+        out[table].insert(0, columns)
+    return out
+
+
+def _reset(conn: psycopg.Connection) -> None:
+    conn.execute(f"truncate {', '.join(RAW_TABLES)}")
+    conn.execute("drop schema if exists staging cascade; drop schema if exists intermediate cascade")
+    for (table,) in conn.execute("select tablename from pg_tables where schemaname = 'marts'").fetchall():
+        conn.execute(f'drop table if exists marts."{table}" cascade')
+    conn.execute(DROP_CASES)
+    conn.execute("drop table if exists ops.customer_key_secret")
+
+
+@pytest.fixture(scope="module")
+def two_nights(warehouse_url: str, tmp_path_factory):
+    ds = generate(seed=11)
+    target = tmp_path_factory.mktemp("dbt_golden_target")
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        _reset(conn)
+        # the marts' pseudonymous customer_key is keyed by a secret the warehouse generates: pin it
+        conn.execute("""create table ops.customer_key_secret (id boolean primary key default true check (id),
+                                                              secret text not null);
+                        insert into ops.customer_key_secret (secret) values ('golden-test-secret')""")
+        picks = load_history(conn, ds)
+    first = transform.build(DAY, target_path=target)
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        load_next_day(conn, ds, picks)
+    second = transform.build(NEXT, target_path=target, full_refresh=bool(os.environ.get("NPS_WRITE_GOLDEN")))
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        rows = dump(conn)
+    yield {"first": first, "second": second, "rows": rows}
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        _reset(conn)
+
+
+def test_both_nights_build_green(two_nights):
+    for outcome in (two_nights["first"], two_nights["second"]):
+        assert outcome.success and not outcome.failures
+
+
+def test_mart_rows_equal_the_recorded_ones(two_nights):
+    rows = two_nights["rows"]
+    if os.environ.get("NPS_WRITE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        tables = (f"{json.dumps(t)}: [\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rs) + "\n]"
+                  for t, rs in rows.items())
+        GOLDEN.write_text("{\n" + ",\n".join(tables) + "\n}\n")  # a row per line: reviewable diffs
+        pytest.skip(f"recorded {GOLDEN}")
+    golden = json.loads(GOLDEN.read_text())
+    assert sorted(rows) == sorted(golden)
+    for table, expected in golden.items():
+        got = rows[table]
+        assert got[0] == expected[0], f"{table}: columns changed"
+        missing = [r for r in expected[1:] if r not in got[1:]]
+        extra = [r for r in got[1:] if r not in expected[1:]]
+        assert not missing and not extra, f"{table}: {len(missing)} rows missing, {len(extra)} new: " \
+                                          f"{missing[:3]} / {extra[:3]}"
+    assert sum(len(v) - 1 for v in golden.values()) > 200
