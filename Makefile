@@ -63,12 +63,13 @@ lint: db-up
 	@$(BIN)/ruff check .
 	@if [ -f dbt_project/dbt_project.yml ]; then echo ">> sqlfluff"; $(ENV) $(BIN)/python -c 'import os, psycopg; c = psycopg.connect(os.environ["NPS_WAREHOUSE_URL"], autocommit=True); c.execute("select 1 from pg_database where datname = %s", ("nps_lint",)).fetchone() or c.execute("create database nps_lint")' && cd dbt_project && NPS_WAREHOUSE_DB=nps_lint ../$(BIN)/sqlfluff lint models tests macros snapshots --processes 2; fi
 
-# Cosmos renders nps_transform from dbt's manifest (no dbt call at DAG parse); re-parsed only when the project changed.
+# Cosmos renders nps_transform from dbt's manifest (no dbt call at DAG parse); re-parsed only when the project changed,
+# in full (partial parsing keeps the previous selectors.yml).
 DBT_MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o -type f -print 2>/dev/null)
 $(DBT_MANIFEST): $(DBT_SOURCES) | env
 	@echo ">> dbt parse (manifest for Cosmos)"
-	@$(ENV) cd dbt_project && ../$(BIN)/dbt parse --quiet && touch target/manifest.json
+	@$(ENV) cd dbt_project && ../$(BIN)/dbt parse --quiet --no-partial-parse && touch target/manifest.json
 
 dbt-manifest: $(if $(wildcard dbt_project/dbt_project.yml),$(DBT_MANIFEST))
 

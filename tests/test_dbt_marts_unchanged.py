@@ -112,3 +112,57 @@ def test_mart_rows_equal_the_recorded_ones(two_nights):
         assert not missing and not extra, f"{table}: {len(missing)} rows missing, {len(extra)} new: " \
                                           f"{missing[:3]} / {extra[:3]}"
     assert sum(len(v) - 1 for v in golden.values()) > 200
+
+
+def test_the_one_incremental_model_holds_every_event_once(two_nights, db):
+    """int_sendgrid_events (incremental on load time) after two nights == its staging view, late event included."""
+    only_one_side = db.execute("""select count(*) from (
+                                      (select sg_event_id, event_type, survey_id, occurred_at
+                                       from intermediate.int_sendgrid_events
+                                       except all
+                                       select sg_event_id, event_type, survey_id, occurred_at
+                                       from staging.stg_sendgrid__events)
+                                      union all
+                                      (select sg_event_id, event_type, survey_id, occurred_at
+                                       from staging.stg_sendgrid__events
+                                       except all
+                                       select sg_event_id, event_type, survey_id, occurred_at
+                                       from intermediate.int_sendgrid_events)) as d""").fetchone()[0]
+    assert only_one_side == 0
+    assert db.execute("select count(*) from intermediate.int_sendgrid_events "
+                      "where sg_event_id in ('late-click-1', 'new-open-1')").fetchone()[0] == 2
+
+
+def test_one_query_shape_per_model():
+    """At most two models are incremental; nothing steers the planner or reads the database while compiling."""
+    models = Path(transform.PROJECT_DIR, "models")
+    sql = {p.name: p.read_text() for p in models.rglob("*.sql")}
+    assert len([name for name, text in sql.items() if "is_incremental()" in text]) <= 2
+    for name, text in sql.items():
+        for forbidden in ("run_query", "lateral", "not materialized", "= any(array"):
+            assert forbidden not in text, f"{name}: {forbidden}"
+    assert not list(Path(transform.PROJECT_DIR, "macros").glob("test_scope.sql"))
+
+
+def test_no_change_scope_machinery_in_a_fresh_warehouse(db):
+    """The triggers and tables the old nightly change scope needed are gone (warehouse/sql drops them on upgrade)."""
+    assert db.execute("select to_regclass('raw.survey_changes'), to_regclass('raw.onec_deliveries_deleted')"
+                      ).fetchone() == (None, None)
+    triggers = db.execute("""select tgname from pg_trigger t join pg_class c on c.oid = t.tgrelid
+                             where c.relnamespace = 'raw'::regnamespace and not t.tgisinternal""").fetchall()
+    functions = db.execute("select proname from pg_proc where pronamespace = 'raw'::regnamespace").fetchall()
+    assert triggers == [] and functions == []
+
+
+def test_marts_row_rules_are_constraints(two_nights, db):
+    """Not-null, ranges, accepted values and grain of the marts are enforced by Postgres while each is built."""
+    constraints = db.execute("""select c.relname, k.contype, pg_get_constraintdef(k.oid)
+                                from pg_constraint as k join pg_class as c on c.oid = k.conrelid
+                                where c.relnamespace = 'marts'::regnamespace""").fetchall()
+    marts = {r[0] for r in db.execute("select table_name from information_schema.tables where table_schema = 'marts'")}
+    assert marts and {name for name, kind, _ in constraints if kind == "p"} == marts
+    checks = {(name, definition) for name, kind, definition in constraints if kind == "c"}
+    assert ("nps_by_region", "CHECK (((nps >= ('-100'::integer)::numeric) AND (nps <= (100)::numeric)))") in checks
+    assert ("fct_survey_responses", "CHECK (((score >= 0) AND (score <= 10)))") in checks
+    with pytest.raises(psycopg.errors.CheckViolation), db.transaction(force_rollback=True):
+        db.execute("update marts.nps_by_region set promoters = -1")

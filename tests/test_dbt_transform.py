@@ -51,6 +51,7 @@ def built(warehouse_url: str, tmp_path_factory):
     dag_run = dag.test(logical_date=datetime(2026, 4, 20, 6, 0, tzinfo=UTC))  # after every answer
     failed = [ti.task_id for ti in dag_run.get_task_instances() if ti.state not in ("success", "skipped")]
     yield {"ds": ds, "dag": dag, "state": dag_run.state, "failed": failed,
+           "states": {ti.task_id: ti.state for ti in dag_run.get_task_instances()},
            "target": tmp_path_factory.mktemp("dbt_target")}
     # the session's warehouse is shared with other test modules: leave raw empty and no dbt relations behind
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
@@ -145,17 +146,35 @@ def assert_marts_match(conn: psycopg.Connection, ds: Dataset) -> None:
 def test_nps_transform_dag_succeeds(built):
     assert built["state"] == "success", f"failed tasks: {built['failed']}"
     task_ids = {t.task_id for t in built["dag"].tasks}
-    assert {"check_source_freshness", "dbt_staging", "publish", "dbt.int_purchases_model_build",
-            "dbt.fct_survey_responses_model_build", "dbt.assert_mart_counts_add_up_test"} <= task_ids
-    # freshness runs before every dbt task, publish after all of them
+    assert {"check_source_freshness", "choose_path", "publish", "dbt_nightly.int_purchases_model_build",
+            "dbt_nightly.stg_onec__sales_model_build", "dbt_nightly.fct_survey_responses_model_build",
+            "dbt_nightly.assert_mart_counts_add_up_test", "dbt_answers.int_surveys_model_build",
+            "dbt_answers.fct_survey_responses_model_build"} <= task_ids
     dag = built["dag"]
-    dbt_tasks = {t for t in task_ids if t.startswith("dbt.")}
-    assert dbt_tasks <= dag.get_task("dbt_staging").get_flat_relative_ids(upstream=False)
-    # freshness -> raw gate -> build schema -> (per-model path | replay path) -> marts gate -> swap/publish
+    nightly = {t for t in task_ids if t.startswith("dbt_nightly.")}
+    answers = {t for t in task_ids if t.startswith("dbt_answers.")}
+    # the answers cadence leaves the purchase side to the nightly one
+    assert not {t for t in answers if "onec" in t or "crm" in t or "int_purchases" in t or "int_customers" in t}
+    # freshness -> raw gate -> build schema -> (nightly | answers | replay path) -> marts gate -> swap/publish
     assert "validate_raw" in dag.get_task("check_source_freshness").downstream_task_ids
-    assert {"dbt_staging", "dbt_build_all"} <= dag.get_task("validate_raw").get_flat_relative_ids(upstream=False)
-    assert dbt_tasks | {"dbt_build_all"} <= dag.get_task("validate_marts").get_flat_relative_ids(upstream=True)
+    assert nightly | answers | {"dbt_build_all"} <= dag.get_task("choose_path").get_flat_relative_ids(upstream=False)
+    assert nightly | answers | {"dbt_build_all"} <= dag.get_task("validate_marts").get_flat_relative_ids(upstream=True)
     assert "publish" in dag.get_task("validate_marts").downstream_task_ids
+    # a run nothing triggered (here: dag.test) builds the nightly cadence
+    states = built["states"]
+    assert states["dbt_nightly.int_purchases_model_build"] == "success"
+    assert states["dbt_answers.int_surveys_model_build"] == "skipped" and states["dbt_build_all"] == "skipped"
+
+
+def test_the_cadence_follows_what_triggered_the_run():
+    responses, onec = "nps://raw/responses", "nps://raw/onec"
+    assert transform.cadence_for([responses], responses) == "answers"
+    assert transform.cadence_for([responses, responses], responses) == "answers"
+    assert transform.cadence_for([onec, responses], responses) == "nightly"
+    assert transform.cadence_for([], responses) == "nightly"   # manual or scheduled
+    assert transform.cadence_for([responses], responses, "nightly") == "nightly"
+    with pytest.raises(ValueError, match="unknown cadence"):
+        transform.cadence_for([], responses, "hourly")
 
 
 def test_snapshot_stamped_with_the_runs_logical_date(built, db):
@@ -252,7 +271,6 @@ def test_due_queue_as_the_sender_reads_it(built, db):
         with db.transaction():
             db.execute("select set_config('nps.as_of_date', %s, true)", (as_of.isoformat(),))
             queue = _rows(db, "select * from intermediate.int_survey_due_queue")
-            skipped = _rows(db, "select * from intermediate.int_survey_skipped")
         invites = [q for q in queue if q["kind"] == "invite"]
         seen.update(q["kind"] for q in queue)
         assert len({q["customer_ref"] for q in invites}) == len(invites), "one invite per customer and day"
@@ -265,15 +283,40 @@ def test_due_queue_as_the_sender_reads_it(built, db):
             assert q["survey_id"] == survey_id(q["purchase_id"])
             if q["kind"] == "invite":
                 assert not ds.purchase_truth[q["purchase_id"]]["cancelled"]
-        assert all(s["due_date"] < as_of - timedelta(days=7) for s in skipped)
     assert seen["invite"] > 0 and seen["reminder"] > 0, seen
     # outside a transaction with the setting, the view falls back to today: it must still answer
     db.execute("select count(*) from intermediate.int_survey_due_queue").fetchone()
 
 
-def test_late_data_incremental_build_equals_full_refresh(built, db, warehouse_url):
-    """Late answers / changed answers / late events merge incrementally; a full refresh gives the same marts;
-    close-the-loop's case status survives both."""
+def test_the_survey_delay_setting_changes_which_purchases_are_due(built, db, monkeypatch):
+    """NPS_SURVEY_DELAY_DAYS (nps.config) reaches dbt: every due date moves, and so does the day's queue."""
+    as_of = date(2026, 3, 2)
+
+    def due() -> tuple[dict, set]:
+        with db.transaction():
+            db.execute("select set_config('nps.as_of_date', %s, true)", (as_of.isoformat(),))
+            dates = dict(db.execute("select purchase_id, due_date from intermediate.int_survey_candidates").fetchall())
+            queue = {r[0] for r in db.execute("select purchase_id from intermediate.int_survey_due_queue "
+                                              "where kind = 'invite'").fetchall()}
+        return dates, queue
+
+    views = ["run", "--select", "int_survey_candidates", "int_survey_due_queue"]
+    default_dates, default_queue = due()
+    monkeypatch.setenv("NPS_SURVEY_DELAY_DAYS", "7")
+    transform.run(views, target_path=built["target"])
+    try:
+        dates, queue = due()
+    finally:
+        monkeypatch.delenv("NPS_SURVEY_DELAY_DAYS")
+        transform.run(views, target_path=built["target"])
+    assert default_dates and {default_dates[p] - dates[p] for p in dates} == {timedelta(days=7)}
+    assert queue and queue != default_queue
+    assert due() == (default_dates, default_queue)
+
+
+def test_answers_cadence_takes_late_answers_and_events_and_equals_a_nightly_build(built, db, warehouse_url):
+    """The hourly `answers` build takes late answers, changed answers and late events on the purchase side the last
+    nightly build left; a nightly build then gives the same marts; close-the-loop's case status survives both."""
     ds: Dataset = built["ds"]
     case = db.execute("select survey_id from ops.detractor_cases order by survey_id limit 1").fetchone()[0]
     # nps_close_loop's state (outside dbt) is joined back into the cases
@@ -310,16 +353,20 @@ def test_late_data_incremental_build_equals_full_refresh(built, db, warehouse_ur
                   values (%(sg_event_id)s, %(event)s, %(email)s, %(survey_id)s, %(kind)s, %(occurred_at)s, '{}')""",
                event)
 
-    outcome = transform.build(as_of=datetime(2026, 4, 2, 6, 0, tzinfo=UTC), target_path=built["target"])
+    outcome = transform.build(as_of=datetime(2026, 4, 20, 7, 0, tzinfo=UTC), cadence="answers",
+                              target_path=built["target"])
     assert outcome.success and outcome.count("error", "fail") == 0
+    built_models = {uid.split(".")[-1] for uid in outcome.statuses if uid.startswith("model.")}
+    assert {"int_surveys", "fct_survey_responses", "nps_by_region", "otif_by_region"} <= built_models
+    assert not built_models & {"int_purchases", "int_customers", "int_sale_lines"}
     assert_marts_match(db, ds)
-    incremental = {name: _mart_rows(db, name) for name in MARTS}
+    answers = {name: _mart_rows(db, name) for name in MARTS}
     assert db.execute("select status, manager_email from ops.detractor_cases where survey_id = %s",
                       (case,)).fetchone() == ("in_progress", "owner@example.com")
 
-    transform.run(["run", "--full-refresh"], target_path=built["target"])
-    full = {name: _mart_rows(db, name) for name in MARTS}
-    assert full == incremental
+    transform.build(as_of=datetime(2026, 4, 21, 6, 0, tzinfo=UTC), target_path=built["target"])
+    nightly = {name: _mart_rows(db, name) for name in MARTS}
+    assert nightly == answers
     assert db.execute("select status from ops.detractor_cases where survey_id = %s", (case,)).fetchone()[0] == \
         "in_progress"
     db.execute("delete from ops.case_state where survey_id = %s", (case,))

@@ -165,11 +165,3 @@ def test_drift_reports_a_fall_beyond_the_combined_margin(qurl, conn):
     (kind, details), = conn.execute("select kind, details from quality.alerts").fetchall()
     assert kind == "drift" and len(details["drifts"]) == 2
 
-
-def test_build_can_start_as_a_copy_of_the_live_marts(qurl, conn):
-    create_marts(conn, "marts", label="live")
-    copied = swap.prepare_build(qurl, copy_from="marts")
-    assert copied == ["nps_by_delivery", "nps_by_region", "nps_by_segment", "nps_daily"]
-    assert _regions(conn, "marts_build") == _regions(conn, "marts")
-    conn.execute("update marts_build.nps_by_region set region = 'changed in the build'")
-    assert "changed in the build" not in _regions(conn, "marts")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from datetime import timedelta
@@ -195,16 +196,8 @@ def test_unknown_event_type(qurl, conn):
     assert result.warnings[0]["observed_value"] == {"unexpected_values": ["teleported"]}
 
 
-def test_zero_row_load(qurl, conn):
-    tables = ("raw.onec_sales",)
-    first = rowcounts.check_row_counts(conn, tables, "d1", DAY, LOADED_AT)
-    assert all(r["success"] for r in first)
-    # next day: nothing new arrived
-    rows = rowcounts.check_row_counts(conn, tables, "d2", DAY + timedelta(days=1), LOADED_AT)
-    failed = [r for r in rows if not r["success"]]
-    assert [(r["asset"], r["expectation"], r["severity"]) for r in failed] == [
-        ("raw.onec_sales", "expect_load_to_have_rows", "critical")]
-    assert failed[0]["observed_value"]["loaded_rows"] == 0
+SALES = ("raw.onec_sales",)
+SUNDAY = 5                       # DAY is a Tuesday: day i of the tests is a Sunday when i % 7 == SUNDAY
 
 
 def _load_sales(conn, day_index: int, count: int) -> None:
@@ -215,38 +208,91 @@ def _load_sales(conn, day_index: int, count: int) -> None:
         [(f"d{day_index}_{i}", loaded.replace(tzinfo=None), loaded) for i in range(count)])
 
 
-def test_five_fold_jump(qurl, conn):
-    tables = ("raw.onec_sales",)
-    reset(conn)
-    for i in range(5):           # backfill, then four normal days of ~10 sales
-        _load_sales(conn, i, 100 if i == 0 else 10 + i)
-        assert all(r["success"] for r in rowcounts.check_row_counts(conn, tables, f"d{i}", DAY + timedelta(days=i),
-                                                                    LOADED_AT))
-    _load_sales(conn, 5, 70)     # median of previous days 12.5 per day: 70 is 5.6x
-    rows = rowcounts.check_row_counts(conn, tables, "d5", DAY + timedelta(days=5), LOADED_AT)
+def _check_days(conn, counts: dict[int, int]) -> dict[int, list[dict]]:
+    """Load `counts[i]` sales on day i and check raw.onec_sales that day, in order; the failed rows by day."""
+    failed = {}
+    for i, count in sorted(counts.items()):
+        _load_sales(conn, i, count)
+        rows = rowcounts.check_row_counts(conn, SALES, f"d{i}", DAY + timedelta(days=i), LOADED_AT)
+        assert {r["severity"] for r in rows} == {"warning"}
+        failed[i] = [r for r in rows if not r["success"]]
+    return failed
+
+
+def _names(failed: dict[int, list[dict]]) -> dict[int, list[str]]:
+    return {i: [r["expectation"] for r in rows] for i, rows in failed.items() if rows}
+
+
+def test_empty_load_without_history_warns(qurl, conn):
+    assert all(r["success"] for r in rowcounts.check_row_counts(conn, SALES, "d1", DAY, LOADED_AT))
+    # next day: nothing new arrived, and there is no history to call that normal
+    rows = rowcounts.check_row_counts(conn, SALES, "d2", DAY + timedelta(days=1), LOADED_AT)
     failed = [r for r in rows if not r["success"]]
-    assert [r["expectation"] for r in failed] == ["expect_load_within_jump_of_baseline"]
-    assert failed[0]["observed_value"]["ratio"] == pytest.approx(5.6)
-    # a weekly check of a normal week is compared per day: 7 x 13 rows is no jump
-    _load_sales(conn, 12, 91)
-    rows = rowcounts.check_row_counts(conn, tables, "d12", DAY + timedelta(days=12), LOADED_AT)
+    assert [(r["asset"], r["expectation"], r["severity"]) for r in failed] == [
+        ("raw.onec_sales", "expect_load_to_have_rows", "warning")]
+    assert failed[0]["observed_value"]["loaded_rows"] == 0
+    assert failed[0]["observed_value"]["same_weekday_checks"] == 0
+
+
+def test_an_empty_day_is_judged_by_the_same_weekdays_history(qurl, conn):
+    reset(conn)
+    # three weeks of daily checks: about 40 sales a day, none on Sundays
+    failed = _check_days(conn, {i: 0 if i % 7 == SUNDAY else 40 + i % 3 for i in range(21)})
+    # an empty Sunday warns until two earlier Sundays show it is always empty (day 19 does not)
+    assert _names(failed) == {5: ["expect_load_to_have_rows"], 12: ["expect_load_to_have_rows"]}
+    # the fourth week: an empty Tuesday warns (earlier Tuesdays were busy), its Sunday is still quiet
+    failed = _check_days(conn, {21: 0, 22: 41, 23: 42, 24: 40, 25: 41, 26: 0})
+    assert _names(failed) == {21: ["expect_load_to_have_rows"]}
+    observed = failed[21][0]["observed_value"]
+    assert (observed["weekday"], observed["same_weekday_checks"], observed["baseline_per_day"]) == ("Tuesday", 2, 41.5)
+
+
+def test_a_jump_or_drop_against_the_same_weekday_warns(qurl, conn):
+    reset(conn)
+    # weekly checks (the demo's cadence) are compared per day: a backfill, then weeks of about 10 sales a day
+    assert not _names(_check_days(conn, {0: 100, 7: 70, 14: 77, 21: 63}))
+    jump = _check_days(conn, {28: 7 * 60})[28]          # median of 10, 11, 9 a day: 60 is 6x
+    assert [(r["expectation"], r["severity"]) for r in jump] == [("expect_load_within_jump_of_baseline", "warning")]
+    assert jump[0]["observed_value"]["ratio"] == pytest.approx(6.0)
+    drop = _check_days(conn, {35: 7})[35]               # median of 60, 9, 11, 10 = 10.5 a day: 1 is a tenth
+    assert [r["expectation"] for r in drop] == ["expect_load_within_jump_of_baseline"]
+    assert drop[0]["observed_value"]["ratio"] == pytest.approx(1 / 10.5, abs=0.01)
+    assert not _names(_check_days(conn, {42: 7 * 12}))  # 12 a day is usual
+    # re-running a day replaces its row and compares with the days before it
+    rows = rowcounts.check_row_counts(conn, SALES, "d42", DAY + timedelta(days=42), LOADED_AT)
     assert all(r["success"] for r in rows)
-    # re-running a day replaces its row
-    rowcounts.check_row_counts(conn, tables, "d12", DAY + timedelta(days=12), LOADED_AT)
     assert conn.execute("select count(*), sum(loaded_rows) filter (where logical_date = %s) "
-                        "from quality.row_counts", (DAY + timedelta(days=12),)).fetchone() == (7, 91)
+                        "from quality.row_counts", (DAY + timedelta(days=42),)).fetchone() == (7, 84)
 
 
-def test_row_count_failure_goes_through_the_gate(qurl, conn):
-    validate_raw(qurl, "rc_day1", DAY, build_docs=False)
-    result = validate_raw(qurl, "rc_day2", DAY + timedelta(days=1), build_docs=False)
-    assert ("raw.onec_sales", "expect_load_to_have_rows", None, "critical") in failures(result)
-    assert not result.success
+def test_a_week_without_sales_warns_and_lets_the_answers_through(qurl, conn, caplog):
+    tables = set(rowcounts_tables())
+    validate_raw(qurl, "rc_week1", DAY, build_docs=False)
+    with caplog.at_level(logging.WARNING, logger="nps.quality"):
+        result = validate_raw(qurl, "rc_week2", DAY + timedelta(days=7), build_docs=False)
+    assert failures(result) == {(t, "expect_load_to_have_rows", None, "warning") for t in tables}
+    assert result.success
+    result.raise_if_critical()
+    # visible: in the log, in the run's recorded results and as an alert
+    assert all(f"QUALITY WARNING [warning] raw_row_counts: {t}: the load" in caplog.text for t in tables)
+    assert conn.execute("select count(*) from quality.expectation_results where run_id = 'rc_week2' "
+                        "and not success and severity = 'warning'").fetchone()[0] == len(tables)
+    kind, details = conn.execute("select kind, details from quality.alerts where run_id = 'rc_week2'").fetchone()
+    assert kind == "quality_warning" and "raw.onec_sales" in " ".join(details["warnings"])
     # a transform that no extraction preceded skips them; the extract DAG can run them alone, without GX
-    quiet = validate_raw(qurl, "rc_day2_hourly", DAY + timedelta(days=1), build_docs=False, row_counts=False)
-    assert quiet.success and not [r for r in quiet.rows if r["suite"] == "raw_row_counts"]
-    loads = validate_loads(qurl, "rc_loads", DAY + timedelta(days=1))
-    assert {r["asset"] for r in loads.critical_failures} == set(rowcounts_tables())
+    hourly = validate_raw(qurl, "rc_week2_hourly", DAY + timedelta(days=7), build_docs=False, row_counts=False)
+    assert hourly.success and not [r for r in hourly.rows if r["suite"] == "raw_row_counts"]
+    loads = validate_loads(qurl, "rc_loads", DAY + timedelta(days=7))
+    assert loads.success and {r["asset"] for r in loads.warnings} == tables
+
+
+def test_a_raw_table_that_cannot_be_read_is_critical(qurl, conn, monkeypatch):
+    monkeypatch.setenv("NPS_QUALITY_ROWCOUNT_TABLES", "raw.onec_sales,raw.onec_gone")
+    result = validate_loads(qurl, "rc_missing", DAY)
+    assert [(r["asset"], r["severity"]) for r in result.critical_failures] == [("raw.onec_gone", "critical")]
+    assert result.critical_failures[0]["observed_value"] == {"error": "table raw.onec_gone does not exist"}
+    with pytest.raises(QualityGateError, match="raw.onec_gone"):
+        result.raise_if_critical()
 
 
 def test_data_docs_are_served_by_the_airflow_plugin(qurl, conn):

@@ -76,6 +76,18 @@ def settings() -> Settings:
     )
 
 
+# The settings dbt reads (dbt_project.yml `vars:` as env_var()): each default lives in settings() above only.
+DBT_SETTINGS = {"NPS_TIMEZONE": "timezone", "NPS_SURVEY_DELAY_DAYS": "survey_delay_days",
+                "NPS_THROTTLE_DAYS": "throttle_days", "NPS_REMINDER_AFTER_DAYS": "reminder_after_days",
+                "NPS_CATCH_UP_DAYS": "catch_up_days", "NPS_FALLBACK_MANAGER_EMAIL": "fallback_manager_email"}
+
+
+def dbt_env() -> dict[str, str]:
+    """The environment dbt needs for its vars: the current settings (a user's value or the default)."""
+    current = settings()
+    return {name: str(getattr(current, field)) for name, field in DBT_SETTINGS.items()}
+
+
 def warehouse_url() -> str:
     """The warehouse DSN (libpq URL). `NPS_WAREHOUSE_URL` is written by `.nps/env` or set by the user."""
     url = os.environ.get("NPS_WAREHOUSE_URL")

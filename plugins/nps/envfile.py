@@ -13,7 +13,7 @@ import secrets
 import shlex
 from pathlib import Path
 
-from nps.config import REPO_ROOT, state_dir
+from nps.config import REPO_ROOT, dbt_env, state_dir
 from nps.connections import postgres_connection
 from nps.pgserver import external_warehouse_url, local_postgres
 
@@ -106,6 +106,8 @@ def render(env: dict[str, str] | None = None) -> str:
         "AIRFLOW_CONN_NPS_WAREHOUSE": json.dumps(postgres_connection(warehouse)),
         # dbt_project/profiles.yml reads these (env_var only, no password in the file)
         **_dbt_profile_env(warehouse),
+        # and dbt_project.yml's vars these (defaults: nps.config.settings)
+        **dbt_env(),
         "AIRFLOW_CONN_NPS_ONEC": json.dumps({
             "conn_type": "http",
             "host": f"http://127.0.0.1:{port['NPS_FAKE_ONEC_PORT']}/demo/odata/standard.odata/",

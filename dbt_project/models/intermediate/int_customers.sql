@@ -1,43 +1,17 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='customer_ref',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-        indexes=[
-            {'columns': ['customer_ref'], 'unique': True},
-            {'columns': ['customer_code']},
-            {'columns': ['email']},
-            {'columns': ['phone_key']},
-            {'columns': ['crm_contact_id']},
-            {'columns': ['crm_company_id']},
-            {'columns': ['transformed_at']},
-            {'columns': ['read_as_of']},
-        ]
-    )
-}}
--- 1C customers matched to the CRM: by 1C code first, then normalized e-mail, then phone. Region from the
--- spelling seed (unmapped -> 'невідомо'), segment from the CRM company (else contact), language from the contact.
--- Incremental: a customer is rebuilt when its 1C record was loaded since the last run (minus the look-back), when a
--- CRM contact or company loaded since then is its match or shares its code, e-mail or phone (a better match may have
--- appeared), or when the spelling seed now maps its region differently. The match keys (phone_key, region_spelling)
--- are kept for those probes, read_as_of for the watermark (run_instant()); transformed_at scopes the nightly tests.
--- The CRM is read `not materialized`: a night's few customers probe its key indexes (sql/050_raw_indexes.sql).
-{#- a first build, or a table built before it was incremental (no match keys): every customer -#}
-{%- set scoped = incremental_with('read_as_of') %}
-{#- what 1C and CRM loaded since the last run (minus the look-back), on the loaders' clock: not since the newest
-    customer it holds, which may be the catalog's first bulk load when no customer changed since -#}
-{%- set since = incremental_watermark('read_as_of') if scoped else none %}
+{{ config(indexes=[{'columns': ['customer_ref'], 'unique': True}]) }}
+-- 1C customers matched to the CRM: by 1C code first, then normalized e-mail, then phone (the CRM contact and
+-- company are matched separately; the better match names the method). Region from the spelling seed (unmapped ->
+-- 'невідомо'), segment from the CRM company (else contact), language from the contact.
 
-with all_customers as not materialized (
+with customers as (
     select * from {{ ref('stg_onec__customers') }}
 ),
 
-contacts as not materialized (
+contacts as (
     select * from {{ ref('stg_crm__contacts') }}
 ),
 
-companies as not materialized (
+companies as (
     select * from {{ ref('stg_crm__companies') }}
 ),
 
@@ -46,43 +20,6 @@ spellings as (
         {{ normalize_spelling('spelling') }} as spelling_key,
         region
     from {{ ref('oblast_spellings') }}
-),
-
-{%- if scoped %}
-
-changed_crm as (
-    select contact_id as crm_id, null::text as company_id, onec_code, email, phone_key
-    from contacts
-    where loaded_at > {{ since }}
-    union all
-    select null::text as crm_id, company_id, onec_code, email, phone_key
-    from companies
-    where loaded_at > {{ since }}
-),
-
-{#- each set is probed through one of this table's indexes (see config) -#}
-in_scope as (
-    select customer_ref from all_customers where loaded_at > {{ since }}
-    union
-    {%- for column, crm_column in [
-        ('crm_contact_id', 'crm_id'), ('crm_company_id', 'company_id'), ('customer_code', 'onec_code'),
-        ('email', 'email'), ('phone_key', 'phone_key'),
-    ] %}
-        select customer_ref from {{ this }}
-        where {{ column }} = any(array(select {{ crm_column }} from changed_crm where {{ crm_column }} is not null))
-        union
-    {%- endfor %}
-    select built.customer_ref from {{ this }} as built
-    left join spellings on built.region_spelling = spellings.spelling_key
-    where built.region is distinct from coalesce(spellings.region, 'невідомо')
-),
-{% endif %}
-
-customers as (
-    select * from all_customers
-    {%- if scoped %}
-        where customer_ref = any(array(select customer_ref from in_scope))
-    {%- endif %}
 ),
 
 candidates as (
@@ -143,34 +80,34 @@ matched as (
     left join best_contact as bct on cu.customer_ref = bct.customer_ref
     left join best_company as bco on cu.customer_ref = bco.customer_ref
     left join contacts as ct on bct.contact_id = ct.contact_id
+),
+
+final as (
+    select
+        cu.customer_ref,
+        cu.customer_code,
+        coalesce(ct.contact_name, cu.customer_name) as customer_name,
+        cu.customer_name as legal_name,
+        coalesce(co.company_title, cu.customer_name) as company_name,
+        cu.legal_kind,
+        coalesce(cu.email, ct.email, co.email) as email,
+        coalesce(cu.phone, ct.phone, co.phone) as phone,
+        coalesce(ct.language, 'uk') as language,
+        cu.region_raw,
+        coalesce(sp.region, 'невідомо') as region,
+        coalesce(co.segment, ct.segment, 'unknown') as segment,
+        m.match_method,
+        m.contact_id as crm_contact_id,
+        m.company_id as crm_company_id,
+        coalesce(co.assigned_by_id, ct.assigned_by_id) as crm_assigned_by_id,
+        cu.is_deleted,
+        cu.loaded_at
+    from customers as cu
+    inner join matched as m on cu.customer_ref = m.customer_ref
+    left join contacts as ct on m.contact_id = ct.contact_id
+    left join companies as co on m.company_id = co.company_id
+    left join spellings as sp on cu.region_spelling = sp.spelling_key
+    where cu.customer_ref is not null
 )
 
-select
-    cu.customer_ref,
-    cu.customer_code,
-    coalesce(ct.contact_name, cu.customer_name) as customer_name,
-    cu.customer_name as legal_name,
-    coalesce(co.company_title, cu.customer_name) as company_name,
-    cu.legal_kind,
-    coalesce(cu.email, ct.email, co.email) as email,
-    coalesce(cu.phone, ct.phone, co.phone) as phone,
-    coalesce(ct.language, 'uk') as language,
-    cu.region_raw,
-    coalesce(sp.region, 'невідомо') as region,
-    coalesce(co.segment, ct.segment, 'unknown') as segment,
-    m.match_method,
-    m.contact_id as crm_contact_id,
-    m.company_id as crm_company_id,
-    coalesce(co.assigned_by_id, ct.assigned_by_id) as crm_assigned_by_id,
-    cu.is_deleted,
-    cu.phone_key,
-    cu.region_spelling,
-    cu.loaded_at,
-    {{ run_instant() }} as read_as_of,
-    {{ transformed_at() }} as transformed_at
-from customers as cu
-inner join matched as m on cu.customer_ref = m.customer_ref
-left join contacts as ct on m.contact_id = ct.contact_id
-left join companies as co on m.company_id = co.company_id
-left join spellings as sp on cu.region_spelling = sp.spelling_key
-where cu.customer_ref is not null
+select * from final

@@ -3,30 +3,35 @@
         materialized='incremental',
         unique_key='sg_event_id',
         incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-        indexes=[
-            {'columns': ['sg_event_id'], 'unique': True},
-            {'columns': ['survey_id']},
-            {'columns': ['transformed_at']},
-            {'columns': ['loaded_at']},
-        ]
+        indexes=[{'columns': ['sg_event_id'], 'unique': True}, {'columns': ['survey_id']}, {'columns': ['loaded_at']}]
     )
 }}
--- SendGrid events, one row per sg_event_id. Re-delivered or late events (SendGrid retries for 24 h) land within the
--- look-back and are merged on the key.
+-- SendGrid events, one row per sg_event_id. Append-only and stamped with their load, so a run reads what was loaded
+-- since the newest load it holds, less var incremental_lookback_hours: a load still committing when the last run
+-- read raw is merged again on the key (SendGrid's retried events carry the same sg_event_id).
 
-select
-    sg_event_id,
-    event_type,
-    email,
-    survey_id,
-    kind,
-    sg_message_id,
-    occurred_at,
-    reason,
-    loaded_at,
-    {{ transformed_at() }} as transformed_at
-from {{ ref('stg_sendgrid__events') }}
-{% if is_incremental() %}
-    where {{ loaded_since_watermark() }}
-{% endif %}
+with events as (
+    select * from {{ ref('stg_sendgrid__events') }}
+),
+
+final as (
+    select
+        sg_event_id,
+        event_type,
+        email,
+        survey_id,
+        kind,
+        sg_message_id,
+        occurred_at,
+        reason,
+        loaded_at
+    from events
+    {% if is_incremental() %}
+        where loaded_at > (
+            select coalesce(max(loaded_at), '-infinity') - interval '{{ var("incremental_lookback_hours") }} hours'
+            from {{ this }}
+        )
+    {% endif %}
+)
+
+select * from final

@@ -1,6 +1,6 @@
 {{ config(materialized='view') }}
 -- Every purchase as a survey candidate on the sending day (as_of_date()): its due date and the reasons it may
--- not be sent. A view over staging views, so sends, events and suppressions are read live at send time.
+-- not be sent. A view, so sends, events and suppressions are read live at send time.
 
 with params as (
     select {{ as_of_date() }} as as_of_date
@@ -14,54 +14,58 @@ customers as (
     select * from {{ ref('int_customers') }}
 ),
 
+suppressions as (
+    select * from {{ ref('int_survey_suppressions') }}
+),
+
+sends as (
+    select * from {{ ref('stg_survey__sends') }}
+),
+
 suppressed as (
-    select events.email
-    from {{ ref('stg_sendgrid__events') }} as events
-    cross join params
-    where
-        events.event_type in ('unsubscribe', 'group_unsubscribe', 'bounce', 'spamreport')
-        and events.email is not null
-        and {{ local_date('events.occurred_at') }} <= params.as_of_date
-    union
-    select suppressions.email
-    from {{ ref('stg_sendgrid__suppressions') }} as suppressions
+    select distinct suppressions.email
+    from suppressions
     cross join params
     where
         suppressions.email is not null
-        and (suppressions.created_at is null or {{ local_date('suppressions.created_at') }} <= params.as_of_date)
+        and (suppressions.suppressed_on is null or suppressions.suppressed_on <= params.as_of_date)
 ),
 
 invited as (
     select distinct survey_id
-    from {{ ref('stg_survey__sends') }}
+    from sends
     where kind = 'invite' and status <> 'sandbox'  -- a dry run (sandbox mode) sent nothing
+),
+
+final as (
+    select
+        purchases.survey_id,
+        purchases.purchase_id,
+        purchases.customer_ref,
+        customers.email,
+        customers.language,
+        customers.customer_name,
+        purchases.purchased_at,
+        purchases.delivered_date,
+        purchases.promised_date,
+        -- delivered (by the sending day): delivery + delay; else promised date + delay; else shipment date + delay
+        case
+            when purchases.delivered_date <= params.as_of_date
+                then purchases.delivered_date + {{ var('survey_delay_days') }}
+            when purchases.promised_date is not null
+                then purchases.promised_date + {{ var('survey_delay_days') }}
+            else purchases.purchased_at::date + {{ var('survey_delay_days') }}
+        end as due_date,
+        purchases.is_cancelled,
+        (customers.email is null) as has_no_email,
+        (suppressed.email is not null) as is_suppressed,
+        (invited.survey_id is not null) as has_invite,
+        params.as_of_date
+    from purchases
+    cross join params
+    left join customers on purchases.customer_ref = customers.customer_ref
+    left join suppressed on customers.email = suppressed.email
+    left join invited on purchases.survey_id = invited.survey_id
 )
 
-select
-    purchases.survey_id,
-    purchases.purchase_id,
-    purchases.customer_ref,
-    customers.email,
-    customers.language,
-    customers.customer_name,
-    purchases.purchased_at,
-    purchases.delivered_date,
-    purchases.promised_date,
-    -- delivered (by the sending day): delivery + delay; else promised date + delay; else shipment date + delay
-    case
-        when purchases.delivered_date <= params.as_of_date
-            then purchases.delivered_date + {{ var('survey_delay_days') }}
-        when purchases.promised_date is not null
-            then purchases.promised_date + {{ var('survey_delay_days') }}
-        else purchases.purchased_at::date + {{ var('survey_delay_days') }}
-    end as due_date,
-    purchases.is_cancelled,
-    (customers.email is null) as has_no_email,
-    (suppressed.email is not null) as is_suppressed,
-    (invited.survey_id is not null) as has_invite,
-    params.as_of_date
-from purchases
-cross join params
-left join customers on purchases.customer_ref = customers.customer_ref
-left join suppressed on customers.email = suppressed.email
-left join invited on purchases.survey_id = invited.survey_id
+select * from final

@@ -16,6 +16,14 @@ sends as (
     select * from {{ ref('stg_survey__sends') }}
 ),
 
+responses as (
+    select * from {{ ref('stg_survey__responses') }}
+),
+
+suppressions as (
+    select * from {{ ref('int_survey_suppressions') }}
+),
+
 throttled as (
     select distinct sends.customer_ref
     from sends
@@ -55,18 +63,11 @@ invites as (
 
 opted_out as (
     select
-        events.email,
-        events.survey_id
-    from {{ ref('stg_sendgrid__events') }} as events
-    cross join params
-    where
-        events.event_type in ('unsubscribe', 'group_unsubscribe', 'spamreport', 'bounce')
-        and {{ local_date('events.occurred_at') }} <= params.as_of_date
-    union
-    select
         suppressions.email,
-        null as survey_id
-    from {{ ref('stg_sendgrid__suppressions') }} as suppressions
+        suppressions.survey_id
+    from suppressions
+    cross join params
+    where suppressions.suppressed_on is null or suppressions.suppressed_on <= params.as_of_date
 ),
 
 reminders as (
@@ -88,7 +89,7 @@ reminders as (
         and sent.send_day + {{ var('reminder_after_days') }}
         between params.as_of_date - {{ var('catch_up_days') }} and params.as_of_date
         and not exists (
-            select 1 from {{ ref('stg_survey__responses') }} as responses
+            select 1 from responses
             where responses.survey_id = sent.survey_id
         )
         and not exists (
@@ -99,21 +100,27 @@ reminders as (
             select 1 from sends as reminder
             where reminder.survey_id = sent.survey_id and reminder.kind = 'reminder'
         )
-)
+),
 
-select
-    queue.survey_id::text as survey_id,
-    queue.kind::text as kind,
-    queue.purchase_id::text as purchase_id,
-    queue.customer_ref::text as customer_ref,
-    queue.email::text as email,
-    queue.language::text as language,
-    queue.customer_name::text as customer_name,
-    queue.due_date::date as due_date,
-    (params.as_of_date - queue.due_date)::integer as days_late
-from (
+queue as (
     select * from invites
     union all
     select * from reminders
-) as queue
-cross join params
+),
+
+final as (
+    select
+        queue.survey_id::text as survey_id,
+        queue.kind::text as kind,
+        queue.purchase_id::text as purchase_id,
+        queue.customer_ref::text as customer_ref,
+        queue.email::text as email,
+        queue.language::text as language,
+        queue.customer_name::text as customer_name,
+        queue.due_date::date as due_date,
+        (params.as_of_date - queue.due_date)::integer as days_late
+    from queue
+    cross join params
+)
+
+select * from final

@@ -1,5 +1,3 @@
-{{ config(materialized='table') }}
-
 -- Close-the-loop outcomes for BI, without PII: month x region x owner (owner pseudonymised).
 -- opened: cases opened in the month; closed: cases closed in the month (with the median hours from the answer to
 -- closure); overdue: SLA breaches, counted in the month of their first overdue day (closed late, or still not
@@ -18,21 +16,21 @@ with cases as (
             when owner_email is null then 'none'
             else left(md5(lower(trim(owner_email))), 16)
         end as owner_key,
-        (closed_at at time zone 'Europe/Kyiv')::date as closed_day
+        {{ local_date('closed_at') }} as closed_day
     from {{ source('close_loop', 'case_state') }}
     where kind = 'detractor'
 ),
 
 as_of as (
     select
-        {% if as_of %}'{{ as_of }}'::date{% else %}(now() at time zone 'Europe/Kyiv')::date{% endif %} as day
+        {% if as_of %}'{{ as_of }}'::date{% else %}{{ local_date('now()') }}{% endif %} as day
 ),
 
 events as (
     select
         region,
         owner_key,
-        date_trunc('month', opened_at at time zone 'Europe/Kyiv')::date as month,
+        date_trunc('month', {{ local_date('opened_at') }})::date as month,
         1 as opened,
         0 as closed,
         0 as overdue,

@@ -1,7 +1,24 @@
-{{ nps_rollup('month', 'delivery_bucket') }}
+-- NPS per month x delivery bucket: answers in the month they were given, sends in the month they were sent.
 
-select
-    month,
-    delivery_bucket,
-    {{ nps_metric_columns() }}
-from counts
+with daily as (
+    select * from {{ ref('int_survey_counts_daily') }}
+),
+
+counts as (
+    select
+        date_trunc('month', day)::date as month,
+        delivery_bucket,
+        {{ nps_count_sums() }}
+    from daily
+    group by date_trunc('month', day), delivery_bucket
+),
+
+final as (
+    select
+        month,
+        delivery_bucket,
+        {{ nps_metric_columns() }}
+    from counts
+)
+
+select * from final

@@ -1,7 +1,24 @@
-{{ nps_rollup('month', 'region') }}
+-- NPS per month x region: answers in the month they were given, sends in the month they were sent.
 
-select
-    month,
-    region,
-    {{ nps_metric_columns() }}
-from counts
+with daily as (
+    select * from {{ ref('int_survey_counts_daily') }}
+),
+
+counts as (
+    select
+        date_trunc('month', day)::date as month,
+        region,
+        {{ nps_count_sums() }}
+    from daily
+    group by date_trunc('month', day), region
+),
+
+final as (
+    select
+        month,
+        region,
+        {{ nps_metric_columns() }}
+    from counts
+)
+
+select * from final

@@ -2,8 +2,6 @@
 -- keeps each case's owner, notification and status in ops.case_state (outside dbt, so rebuilds lose nothing);
 -- this model joins it back: manager_email is the case owner, else the region's manager (seed), else the fallback.
 -- A view over tables, so owner, notified_at and status are always the live case state, not the last transform's.
--- transformed_at is the survey's (int_surveys): a nightly run tests the cases whose answer it rebuilt; the live
--- case state is kept valid by ops.case_state's own constraints (not null, status check).
 
 {{ config(materialized='view') }}
 
@@ -52,14 +50,13 @@ select
     detractors.is_in_full::boolean as is_in_full,
     detractors.nps_category::text as nps_category,
     coalesce(
-        case_state.owner_email, managers.manager_email, '{{ var("fallback_manager_email", "cx-team@example.com") }}'
+        case_state.owner_email, managers.manager_email, '{{ var("fallback_manager_email") }}'
     )::text as manager_email,
     coalesce(case_state.owner_name, managers.manager_name)::text as manager_name,
     coalesce(case_state.opened_at, detractors.responded_at)::timestamptz as opened_at,
     case_state.notified_at::timestamptz as notified_at,
     coalesce(case_state.status, 'open')::text as status,
-    case_state.closed_at::timestamptz as closed_at,
-    detractors.transformed_at
+    case_state.closed_at::timestamptz as closed_at
 from detractors
 left join customers on detractors.customer_ref = customers.customer_ref
 left join purchases on detractors.purchase_id = purchases.purchase_id

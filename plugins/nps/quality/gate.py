@@ -89,8 +89,9 @@ def validate_raw(dsn: str, run_id: str, logical_date=None, build_docs: bool = Tr
                  row_counts: bool = True, only=None) -> QualityResult:
     """Suites on the raw landings plus (unless `row_counts=False`) the row-count checks. Call before dbt build.
 
-    Pass `row_counts=False` for transform runs that no extraction preceded (e.g. triggered by an hourly responses
-    load before the night's extraction): there the day's load has not happened yet and 0 rows is no error.
+    Row counts only ever warn (an empty or unusual load alerts, it never stops the answers). Pass `row_counts=False`
+    for transform runs that no extraction preceded (e.g. triggered by an hourly responses load before the night's
+    extraction): there the day's load has not happened yet and its 0 rows would be a false warning.
     `only`: a suite name or names to run (all by default), e.g. to re-check one suite by hand.
     """
     cfg = quality_settings()
@@ -109,7 +110,7 @@ def _row_count_rows(dsn: str, run_id: str, day: date, checked_at: datetime) -> l
     cfg = quality_settings()
     with psycopg.connect(dsn, autocommit=True) as conn:
         return rowcounts.check_row_counts(conn, cfg.rowcount_tables, run_id, day, checked_at, cfg.jump_factor,
-                                          cfg.baseline_days)
+                                          cfg.baseline_weeks)
 
 
 def validate_loads(dsn: str, run_id: str, logical_date=None) -> QualityResult:

@@ -39,7 +39,7 @@ class QualitySettings:
     rowcount_tables: tuple[str, ...]
     mart_tables: tuple[str, ...]
     jump_factor: float
-    baseline_days: int
+    baseline_weeks: int             # same-weekday checks a load is compared with
     future_slack_hours: float
     region_seed: Path | None
     gx_root: Path
@@ -65,7 +65,7 @@ def quality_settings() -> QualitySettings:
         rowcount_tables=_list("NPS_QUALITY_ROWCOUNT_TABLES", DEFAULT_ROWCOUNT_TABLES),
         mart_tables=_list("NPS_QUALITY_MART_TABLES", DEFAULT_MART_TABLES),
         jump_factor=_float("NPS_QUALITY_JUMP_FACTOR", 5.0),
-        baseline_days=int(_float("NPS_QUALITY_BASELINE_DAYS", 7)),
+        baseline_weeks=int(_float("NPS_QUALITY_BASELINE_WEEKS", 4)),
         future_slack_hours=_float("NPS_QUALITY_FUTURE_SLACK_HOURS", 24.0),
         region_seed=_region_seed(),
         gx_root=Path(os.environ.get("NPS_GX_DIR") or state_dir() / "gx"),

@@ -22,27 +22,14 @@ def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
     return conn.execute("select 1 from pg_namespace where nspname = %s", (schema,)).fetchone() is not None
 
 
-def prepare_build(dsn: str, build_schema: str = "marts_build", copy_from: str | None = None) -> list[str]:
-    """A fresh build schema (leftovers of a failed run must never be swapped in).
-
-    `copy_from="marts"` starts it as a copy of the live tables (structure, indexes, rows), so dbt's incremental
-    models keep building incrementally instead of from scratch. Returns the tables copied."""
-    copied: list[str] = []
+def prepare_build(dsn: str, build_schema: str = "marts_build") -> None:
+    """A fresh, empty build schema (leftovers of a failed run must never be swapped in)."""
     with psycopg.connect(dsn) as conn:
         conn.execute("set client_min_messages = warning")
         build = sql.Identifier(build_schema)
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(build))
         conn.execute(sql.SQL("create schema {}").format(build))
-        if copy_from:
-            tables = [r[0] for r in conn.execute(
-                "select tablename from pg_tables where schemaname = %s order by tablename", (copy_from,))]
-            for table in tables:
-                src, dst = sql.Identifier(copy_from, table), sql.Identifier(build_schema, table)
-                conn.execute(sql.SQL("create table {} (like {} including all)").format(dst, src))
-                conn.execute(sql.SQL("insert into {} select * from {}").format(dst, src))
-                copied.append(table)
         conn.commit()
-    return copied
 
 
 def grant_bi(conn: psycopg.Connection, schema: str, role: str = BI_ROLE) -> None:

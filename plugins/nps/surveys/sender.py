@@ -109,7 +109,6 @@ class SendReport:
     run_id: str | None = None
     due: int = 0
     already_recorded: int = 0
-    too_late: int = 0
     invalid: int = 0
     skipped_by_limit: int = 0
     claimed: int = 0
@@ -151,7 +150,7 @@ class SendReport:
         return (f"{mode}surveys for {self.day}: due {self.due}, sent {self.sent}, sandbox {self.sandbox}, "
                 f"failed {self.failed}, unknown {self.unknown} (+{self.orphans_marked_unknown} left claimed by a "
                 f"crashed attempt), skipped: by limit {self.skipped_by_limit}, already recorded "
-                f"{self.already_recorded}, too late {self.too_late}, invalid {self.invalid}; released {self.released}; "
+                f"{self.already_recorded}, invalid {self.invalid}; released {self.released}; "
                 f"requests {self.requests}, 429s {self.rate_limited} ({self.rate_limit_wait_s:.1f} s waited); "
                 f"per language: {langs}; per kind: {kinds}")
 
@@ -412,7 +411,7 @@ class Sender:
         return self.report
 
     def plan(self, conn: psycopg.Connection) -> list[Batch]:
-        """The day's batches: deduplicated, not yet recorded, within catch-up, oldest due first, limited; full
+        """The day's batches: deduplicated, not yet recorded, oldest due first, limited; full
         batches of one (kind, language), then what is left of each packed into shared batches."""
         cfg = settings()
         due = read_due_queue(conn, self.day, self.queue_relation)
@@ -429,8 +428,6 @@ class Sender:
                             "survey id that is not URL-safe): skipped", row.survey_id, row.kind, row.language,
                             row.kind, len(row.email or ""))
                 self.report.invalid += 1
-            elif row.days_late is not None and row.days_late > cfg.catch_up_days:
-                self.report.too_late += 1
             else:
                 valid.append(row)
         done = recorded_keys(conn, [(r.survey_id, r.kind) for r in valid])

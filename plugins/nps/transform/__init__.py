@@ -1,7 +1,7 @@
 """Runs the dbt project (dbt_project/) in-process with dbtRunner, credentials from the `nps_warehouse` connection.
 
 Two paths build the same thing: Airflow's `nps_transform` renders one Cosmos task per model (nps.transform.dbt_group),
-and `build()` runs the same selection in ONE `dbt build` (the cheap path for replays and the demo).
+and `build()` runs the same cadence in ONE `dbt build` (the cheap path for replays and the demo).
 """
 
 from __future__ import annotations
@@ -22,17 +22,12 @@ log = logging.getLogger(__name__)
 
 PROJECT_DIR = REPO_ROOT / "dbt_project"
 MANIFEST_PATH = PROJECT_DIR / "target" / "manifest.json"
-# What nps_transform builds: the whole project (models, seeds, snapshot, tests); empty = no --select.
-SELECT: tuple[str, ...] = ()
-# Staging views (renames and casts, milliseconds each) and seeds build in ONE task before the per-model tasks:
-# a Cosmos task costs ~1 s, and 16 of them would add nothing a single `dbt build` of the layer does not show.
-STAGING_SELECT: tuple[str, ...] = ("path:models/staging", "resource_type:seed",
-                                   "path:tests/assert_oblast_spellings_unambiguous.sql")
-# How the pipeline's runs differ from dbt by hand (make dbt-build, CI): data tests read only the rows the run
-# changed (dbt_project/macros/test_scope.sql), and unit tests, which check the models' logic on fixed inputs and
-# cannot change between nights, are left to CI.
-NIGHTLY_VARS = {"test_scope": "changed"}
-NIGHTLY_ENV = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}  # dbt's --exclude-resource-type (snapshot has no such flag)
+# The cadences (dbt_project/selectors.yml): `nightly` builds everything after a 1C / CRM load, `answers` the answer
+# side and every mart after a responses load, on the purchase side the last nightly run built.
+NIGHTLY, ANSWERS = "nightly", "answers"
+CADENCES = (NIGHTLY, ANSWERS)
+# Unit tests check the models' logic on fixed inputs and cannot change between runs: left to CI (make dbt-build).
+PIPELINE_ENV = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}  # dbt's --exclude-resource-type (snapshot has no such flag)
 PROFILE_ENV = ("NPS_WAREHOUSE_HOST", "NPS_WAREHOUSE_PORT", "NPS_WAREHOUSE_USER", "NPS_WAREHOUSE_PASSWORD",
                "NPS_WAREHOUSE_DB")
 _lock = threading.Lock()  # dbtRunner is not re-entrant within one process
@@ -56,6 +51,16 @@ class DbtRun:
     def failures(self) -> dict[str, str]:
         return {k: self.messages.get(k, s) for k, s in self.statuses.items()
                 if s in ("error", "fail", "runtime error")}
+
+
+def cadence_for(triggered_by: Sequence[str], responses_uri: str, asked: str = "auto") -> str:
+    """The cadence of an nps_transform run: `answers` when only the responses load triggered it, else `nightly`
+    (a 1C / CRM load, a manual or a scheduled run); a cadence asked for by the run's params wins."""
+    if asked != "auto":
+        if asked not in CADENCES:
+            raise ValueError(f"unknown cadence {asked!r}: auto or one of {', '.join(CADENCES)}")
+        return asked
+    return ANSWERS if triggered_by and set(triggered_by) == {responses_uri} else NIGHTLY
 
 
 def profile_env() -> dict[str, str]:
@@ -117,7 +122,9 @@ def run(args: Sequence[str], *, target_path: Path | str | None = None, as_of: da
                         "--target-path", str(target), "--log-path", str(target / "logs")]
     if dbt_vars:
         cli += ["--vars", json.dumps(dbt_vars)]
-    with _lock, _environment({**profile_env(), **session_env(as_of), **(env or {})}):
+    from nps.config import dbt_env
+
+    with _lock, _environment({**profile_env(), **dbt_env(), **session_env(as_of), **(env or {})}):
         log.info("dbt %s", " ".join(args))
         result = dbtRunner().invoke(cli)
     outcome = DbtRun(command=args[0], success=bool(result.success))
@@ -135,26 +142,19 @@ def run(args: Sequence[str], *, target_path: Path | str | None = None, as_of: da
     return outcome
 
 
-def build(as_of: datetime | None = None, *, full_refresh: bool = False, select: Sequence[str] = SELECT,
-          target_path: Path | str | None = None, dbt_vars: dict | None = None, full_tests: bool = False) -> DbtRun:
-    """The whole transform in one `dbt build` (same selection and result as nps_transform's Cosmos group).
-
-    As a nightly run: the data tests read the rows this run changed (full_tests or full_refresh: everything) and the
-    unit tests are left to CI (NIGHTLY_VARS, NIGHTLY_ENV)."""
-    args = ["build", *(["--select", *select] if select else [])]
+def build(as_of: datetime | None = None, *, cadence: str = NIGHTLY, full_refresh: bool = False,
+          select: Sequence[str] = (), target_path: Path | str | None = None, dbt_vars: dict | None = None) -> DbtRun:
+    """One `dbt build` of a cadence (dbt_project/selectors.yml), or of `select` when given: the same selection and
+    result as nps_transform's Cosmos tasks. Unit tests are left to CI (PIPELINE_ENV)."""
+    if cadence not in CADENCES:
+        raise ValueError(f"unknown cadence {cadence!r}: one of {', '.join(CADENCES)}")
+    args = ["build", *(["--select", *select] if select else ["--selector", cadence])]
     if full_refresh:
         args.append("--full-refresh")
-    dbt_vars = {**NIGHTLY_VARS, **({"test_scope": "all"} if full_tests else {}), **(dbt_vars or {})}
-    outcome = run(args, target_path=target_path, as_of=as_of, dbt_vars=dbt_vars, env=NIGHTLY_ENV)
-    log.info("dbt build: %d ok, %d warn, %d skipped", outcome.count("success", "pass"), outcome.count("warn"),
-             outcome.count("skipped"))
+    outcome = run(args, target_path=target_path, as_of=as_of, dbt_vars=dbt_vars, env=PIPELINE_ENV)
+    log.info("dbt build (%s): %d ok, %d warn, %d skipped", " ".join(select) or cadence,
+             outcome.count("success", "pass"), outcome.count("warn"), outcome.count("skipped"))
     return outcome
-
-
-def build_staging(as_of: datetime | None = None, target_path: Path | str | None = None,
-                  full_tests: bool = False) -> DbtRun:
-    """The staging layer and the seeds, with their tests (nps_transform's first dbt task)."""
-    return build(as_of, select=STAGING_SELECT, target_path=target_path, full_tests=full_tests)
 
 
 def source_freshness(target_path: Path | str | None = None) -> DbtRun:

@@ -1,6 +1,6 @@
-"""The Cosmos task group of nps_transform: one Airflow task per dbt node (intermediate, snapshot, marts, ops) running
-`dbt build` of that node with its tests; staging and seeds are built just before in one task (nps.transform). Rendered from dbt's manifest (no dbt call while Airflow parses the DAG); the warehouse profile comes from
-the `nps_warehouse` connection, so no password is in any file.
+"""The Cosmos task groups of nps_transform, one per cadence (dbt_project/selectors.yml): an Airflow task per dbt node
+running `dbt build` of that node with its tests. Rendered from dbt's manifest (no dbt call while Airflow parses the
+DAG); the warehouse profile comes from the `nps_warehouse` connection, so no password is in any file.
 """
 
 from __future__ import annotations
@@ -27,12 +27,8 @@ def profile_config():
     )
 
 
-# the nightly test scope, or every row when the run asks for full tests (a template Airflow renders per run)
-_TEST_SCOPE = "{{ 'all' if params.full_tests else '" + transform.NIGHTLY_VARS["test_scope"] + "' }}"
-
-
-def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
-    """The DbtTaskGroup. Falls back to `dbt ls` rendering only when the manifest is missing or older than the
+def dbt_task_group(cadence: str, **kwargs: Any):
+    """The DbtTaskGroup of a cadence (group id `dbt_<cadence>`). Falls back to `dbt ls` rendering only when the manifest is missing or older than the
     project (run `make dbt-manifest`, which every make target that runs Airflow does)."""
     from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
     from cosmos.constants import (
@@ -44,11 +40,13 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
         TestIndirectSelection,
     )
 
+    from nps.config import dbt_env
+
     use_manifest = transform.manifest_is_current()
     if not use_manifest:
         log.warning("dbt manifest missing or stale (%s): rendering with dbt ls", transform.MANIFEST_PATH)
     return DbtTaskGroup(
-        group_id=group_id,
+        group_id=f"dbt_{cadence}",
         project_config=ProjectConfig(
             dbt_project_path=transform.PROJECT_DIR,
             manifest_path=transform.MANIFEST_PATH if use_manifest else None,
@@ -66,17 +64,17 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
             load_method=LoadMode.DBT_MANIFEST if use_manifest else LoadMode.DBT_LS,
             test_behavior=TestBehavior.BUILD,
             should_detach_multiple_parents_tests=True,
-            select=list(transform.SELECT),
-            exclude=list(transform.STAGING_SELECT),  # built by the staging task before this group
+            selector=cadence,
             emit_datasets=False,
             # exposures document the BI dashboards; there is nothing to run for them
             node_converters={DbtResourceType.EXPOSURE: _skip_node},
         ),
         operator_args={
             # the run's instant stamps the snapshot (a libpq option: no re-parse per run, see nps.transform)
-            "env": {"PGOPTIONS": "-c nps.snapshot_at={{ nps_snapshot_at(dag_run) }}", **transform.NIGHTLY_ENV},
-            # the nightly vars of nps.transform.build(); params.full_tests makes the tests read every row
-            "vars": {**transform.NIGHTLY_VARS, "marts_schema": BUILD_SCHEMA, "test_scope": _TEST_SCOPE},
+            # and the settings dbt's vars read (nps.config.dbt_env), as nps.transform.run() passes them
+            "env": {"PGOPTIONS": "-c nps.snapshot_at={{ nps_snapshot_at(dag_run) }}", **transform.PIPELINE_ENV,
+                    **dbt_env()},
+            "vars": {"marts_schema": BUILD_SCHEMA},
         },
         **kwargs,
     )
