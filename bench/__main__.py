@@ -33,9 +33,9 @@ def _run(name: str, quick: bool) -> Result:
 
         return extract.run(quick)
     if name == "dbt":
-        from bench import dbt_incremental
+        from bench import dbt_cadences
 
-        return dbt_incremental.run(quick)
+        return dbt_cadences.run(quick)
     if name == "send":
         from bench import send
 

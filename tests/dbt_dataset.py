@@ -253,7 +253,7 @@ def latest_answers(ds: Dataset) -> dict[str, dict]:
     return latest
 
 
-# when a row was (re)built and what the next incremental run compares with: differs between incremental and full builds
+# columns that said when a row was built, not what it says (the incremental project's; tests/golden/ leaves them out)
 BOOKKEEPING = {"transformed_at", "read_as_of", "counted_days"}
 
 
