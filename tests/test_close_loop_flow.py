@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, date, datetime
-from pathlib import Path
 
-import jinja2
 import pytest
 from closeloop_support import (
     add_case,
@@ -25,8 +23,6 @@ from nps.closeloop.bitrix import Bitrix24, BitrixError
 from nps.closeloop.business_days import BusinessCalendar
 from nps.closeloop.cases import RunDay
 from nps.closeloop.settings import settings
-
-MART_DIR = Path(__file__).resolve().parents[1] / "dbt_project" / "models" / "marts"
 
 
 def day(d: str, token: str = "run#1") -> RunDay:
@@ -281,40 +277,3 @@ def test_bitrix_client_backs_off_on_the_leaky_bucket():
     finally:
         fake.stop()
     assert crm_tasks.case_status("5") == "closed" and crm_tasks.case_status("6") == "open"
-
-
-def _render_mart(as_of: str) -> str:
-    env = jinja2.Environment()
-    template = env.from_string((MART_DIR / "case_outcomes_by_region.sql").read_text())
-    return template.render(config=lambda **_: "", source=lambda s, t: f"ops.{t}",
-                           var=lambda name, default=None: as_of if name == "close_loop_as_of" else default)
-
-
-def test_bi_mart_counts_opened_closed_overdue_and_median(env):
-    db = env
-    rows = [  # survey, owner, region, opened, due, status, closed
-        ("a", "olena@firm.ua", "Київська", "2026-03-02 10:00+02", "2026-03-04", "closed", "2026-03-03 10:00+02"),
-        ("b", "olena@firm.ua", "Київська", "2026-03-02 12:00+02", "2026-03-04", "closed", "2026-03-06 12:00+02"),
-        ("c", "olena@firm.ua", "Київська", "2026-03-30 09:00+03", "2026-04-01", "open", None),
-        ("d", None, "Херсонська", "2026-03-10 09:00+02", "2026-03-12", "open", None),
-    ]
-    for sid, owner, region, opened, due, status, closed in rows:
-        db.execute("""
-            insert into ops.case_state (survey_id, region, owner_email, owner_source, opened_at, sla_due_date,
-                                        first_seen_on, status, closed_at)
-            values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-        """, (sid, region, owner, "crm" if owner else "none", opened, due, opened[:10], status, closed))
-    db.execute("""insert into ops.case_state (survey_id, kind, owner_source, opened_at, sla_due_date, first_seen_on,
-                  status) values ('p', 'passive', 'crm', '2026-03-02', '2026-03-02', '2026-03-02', 'info')""")
-    result = db.execute(f"select * from ({_render_mart('2026-04-05')}) m order by month, region").fetchall()
-    names = ["month", "region", "owner_key", "opened", "closed", "overdue", "within_sla", "median"]
-    got = [dict(zip(names, r, strict=True)) for r in result]
-    march_kyiv = next(r for r in got if r["month"] == date(2026, 3, 1) and r["region"] == "Київська")
-    assert (march_kyiv["opened"], march_kyiv["closed"], march_kyiv["overdue"], march_kyiv["within_sla"]) == (3, 2, 1, 1)
-    assert float(march_kyiv["median"]) == pytest.approx((24 + 96) / 2)
-    assert "@" not in march_kyiv["owner_key"] and len(march_kyiv["owner_key"]) == 16
-    april = next(r for r in got if r["month"] == date(2026, 4, 1))
-    assert (april["region"], april["opened"], april["overdue"], april["median"]) == ("Київська", 0, 1, None)
-    orphan = next(r for r in got if r["region"] == "Херсонська")
-    assert (orphan["owner_key"], orphan["opened"], orphan["overdue"]) == ("none", 1, 1)
-    assert len(got) == 3                                 # passives never count
