@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote_plus
 
 import httpx
 import pytest
@@ -169,6 +170,78 @@ def test_runtime_upsert(client, crm):
     got = client.post("crm.contact.list", json={"filter": {">DATE_MODIFY": "2098-12-31T00:00:00+02:00"}}).json()
     assert [g["ID"] for g in got["result"]] == [obj["ID"]] and got["result"][0]["UF_CRM_LANGUAGE"] == "pl"
     assert crm.delete("crm.contact", obj["ID"])
+
+
+def http_build_query(params, prefix: str | None = None) -> str:
+    """PHP's http_build_query, as CRest encodes every parameter (`[` -> %5B, `>` -> %3E, `$` -> %24)."""
+    parts = []
+    for key, value in (params.items() if isinstance(params, dict) else enumerate(params)):
+        name = quote_plus(str(key)) if prefix is None else f"{prefix}%5B{quote_plus(str(key))}%5D"
+        if isinstance(value, dict | list):
+            parts.append(http_build_query(value, name))
+        else:
+            parts.append(f"{name}={quote_plus(str(value))}")
+    return "&".join(parts)
+
+
+def test_method_names_are_case_insensitive(client, crm):
+    """A portal matches method names in any case (SDKs build them by camel-casing Python names), so does the fake."""
+    params = {"order": {"ID": "ASC"}, "select": ["ID", "NAME", "LAST_NAME"], "start": 0}
+    want = client.post("crm.contact.list", json=params).json()
+    assert len(want["result"]) == 50 and want["next"] == 50 and want["total"] == len(crm.entities["crm.contact"])
+    for method in ("crm.contact.List", "CRM.Contact.LIST.json"):
+        got = client.post(method, json=params).json()
+        assert got["result"] == want["result"] and got["total"] == want["total"] and got["next"] == want["next"]
+    contact = crm.entities["crm.contact"][want["result"][0]["ID"]]
+    cmd = {"page": "crm.contact.List?" + http_build_query(params), "one": f"crm.contact.Get?id={contact['ID']}",
+           "users": "User.Get?ACTIVE=1"}
+    res = client.post("Batch", json={"halt": 0, "cmd": cmd}).json()["result"]
+    assert res["result_error"] == []
+    assert res["result"]["page"] == want["result"] and res["result_total"]["page"] == want["total"]
+    assert res["result"]["one"]["ID"] == contact["ID"] and res["result"]["one"]["LAST_NAME"] == contact["LAST_NAME"]
+    assert {u["ID"] for u in res["result"]["users"]} == {u["ID"] for u in crm.entities["user"].values() if u["ACTIVE"]}
+    r = client.post("crm.contact.Lost", json={})
+    assert r.status_code == 404 and r.json()["error"] == "ERROR_METHOD_NOT_FOUND"
+
+
+@pytest.mark.parametrize("wire", ["crest-form", "sdk-json"])
+def test_batch_fast_paging_with_encoded_references(wire):
+    """Fast paging as CRest and the Python SDK do it: each batch command pages `>ID` past the previous command's
+    50th row, and the reference arrives URL-encoded (`%24result%5B1%5D%5B49%5D%5BID%5D`) with its parameter."""
+    fake = Bitrix24Fake(rate=1000, burst=10_000).start()
+    try:
+        ids = [str(7 + 3 * i) for i in range(325)]  # gaps: only real IDs chain the pages
+        for i in ids:
+            fake.upsert("crm.contact", {"ID": i, "NAME": f"Контакт {i}"})
+        with httpx.Client(base_url=fake.webhook_url, timeout=10) as c:
+            total = c.post("crm.contact.List", json={"select": ["ID"]}).json()["total"]
+            seen, last_id, batches, done = [], 0, 0, False
+            while not done and batches < 10:  # a reference left unresolved would page the first rows forever
+                cmd = {}
+                for n in range(1, 4):
+                    bound = last_id if n == 1 else f"$result[{n - 1}][49][ID]"
+                    cmd[str(n)] = "crm.contact.List?" + http_build_query(
+                        {"order": {"ID": "ASC"}, "filter": {">ID": bound}, "select": ["ID", "NAME"], "start": -1})
+                assert "filter%5B%3EID%5D=%24result%5B1%5D%5B49%5D%5BID%5D" in cmd["2"]
+                if wire == "crest-form":  # CRest: http_build_query of the whole call, a form body
+                    r = c.post("batch", content=http_build_query({"cmd": cmd, "halt": 0}),
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+                else:  # b24pysdk: each command's parameters URL-encoded, the call itself a JSON body
+                    r = c.post("batch", json={"cmd": cmd, "halt": False})
+                res = r.json()["result"]
+                batches += 1
+                assert r.status_code == 200 and res["result_error"] == []
+                for n in range(1, 4):  # stop at the first short page, as the clients do
+                    rows = res["result"][str(n)]
+                    seen += [row["ID"] for row in rows]
+                    if len(rows) < 50:
+                        done = True
+                        break
+                last_id = seen[-1]
+        assert total == 325 and len(seen) == len(set(seen)) == 325 and seen == ids
+        assert batches == 3  # 7 pages (6 full, 25 rows) in batches of 3 commands
+    finally:
+        fake.stop()
 
 
 def test_php_query_parser():

@@ -12,6 +12,7 @@ import pytest
 from nps.fakes.onec import EMPTY_DATE, EMPTY_GUID, OneCFake
 
 SALES = "Document_РеализацияТоваровУслуг"
+CUSTOMERS = "Catalog_Контрагенты"
 AUTH = ("odata", "odata")
 
 HTTP = httpx.Client(timeout=10)  # one client: building one per call costs ~50 ms (TLS context)
@@ -114,6 +115,59 @@ def test_select_inlinecount_single_entity_expand(client, onec):
     exp = get(client, f"{SALES}(guid'{doc['Ref_Key']}')", **{"$expand": "Контрагент"}).json()
     assert exp["Контрагент"]["Ref_Key"] == doc["Контрагент_Key"]
 
+
+def test_select_fields_of_an_expanded_reference(client, onec):
+    """What PyOData1C sends for a nested model: `$select` paths into the navigation property named in `$expand`."""
+    select = "Ref_Key, Date, Контрагент/Code, Контрагент/Description"
+    values = get(client, SALES, **{"$select": select, "$expand": "Контрагент", "$orderby": "Date",
+                                   "$top": "5"}).json()["value"]
+    assert len(values) == 5
+    for v in values:
+        doc = onec.get(SALES, v["Ref_Key"])
+        customer = onec.get(CUSTOMERS, doc["Контрагент_Key"])
+        assert v == {"Ref_Key": doc["Ref_Key"], "Date": doc["Date"],
+                     "Контрагент": {"Code": customer["Code"], "Description": customer["Description"]}}
+        assert customer["Code"] and customer["Description"]
+    one = get(client, f"{SALES}(guid'{doc['Ref_Key']}')", **{"$select": select, "$expand": "Контрагент"}).json()
+    assert one == v
+    # the navigation property itself selects the whole referenced object
+    whole = get(client, SALES, **{"$select": "Ref_Key, Контрагент", "$expand": "Контрагент", "$top": "1"}).json()
+    first = whole["value"][0]
+    assert first["Контрагент"] == onec.get(CUSTOMERS, onec.get(SALES, first["Ref_Key"])["Контрагент_Key"])
+    # a reference into documents; a counter sale's empty reference expands to null
+    counter = onec.upsert(SALES, {**doc, "Ref_Key": "0f0f0f0f-0000-4000-8000-000000000002", "Заказ_Key": EMPTY_GUID})
+    try:
+        orders = get(client, SALES, **{"$select": "Ref_Key, Заказ/Number, Заказ/Date",
+                                       "$expand": "Заказ"}).json()["value"]
+    finally:
+        onec.delete(SALES, counter["Ref_Key"])
+    assert {"Ref_Key": counter["Ref_Key"], "Заказ": None} in orders
+    for o in orders[:20]:
+        order = onec.get("Document_ЗаказКлиента", onec.get(SALES, o["Ref_Key"])["Заказ_Key"])
+        assert o["Заказ"] == (order and {"Number": order["Number"], "Date": order["Date"]})
+    # a path without its $expand, or into a field the referenced object lacks, is refused with the name echoed
+    for params in ({"$select": "Ref_Key, Контрагент/Code"},
+                   {"$select": "Контрагент/НетПоля", "$expand": "Контрагент"},
+                   {"$select": "Контрагент/Code/Нет", "$expand": "Контрагент"},
+                   {"$select": "Date/Year"}):
+        r = get(client, SALES, **params)
+        err = r.json()["odata.error"]
+        assert r.status_code == 400 and err["code"] == "6", params
+        assert params["$select"].split(", ")[-1] in err["message"]["value"]
+
+
+def test_select_fields_of_a_tabular_section(client, onec):
+    values = get(client, SALES, **{"$select": "Ref_Key, Товары/LineNumber, Товары/Количество",
+                                   "$top": "5"}).json()["value"]
+    assert len(values) == 5
+    for v in values:
+        doc = onec.get(SALES, v["Ref_Key"])
+        assert set(v) == {"Ref_Key", "Товары"} and doc["Товары"]
+        assert v["Товары"] == [{"LineNumber": r["LineNumber"], "Количество": r["Количество"]} for r in doc["Товары"]]
+    both = get(client, SALES, **{"$select": "Ref_Key, Товары/Цена, Товары", "$top": "1"}).json()["value"][0]
+    assert both["Товары"] == onec.get(SALES, both["Ref_Key"])["Товары"]  # the whole section wins over its parts
+    r = get(client, SALES, **{"$select": "Товары/НетПоля"})
+    assert r.status_code == 400 and "Товары/НетПоля" in r.json()["odata.error"]["message"]["value"]
 
 def test_errors_like_1c(client, onec):
     r = get(client, "Document_НетТакого")

@@ -2,7 +2,8 @@
 
 `/rest/<user>/<code>/<method>[.json]`, GET (query string, PHP brackets) or POST (JSON or form). Methods:
 `crm.contact.list|get`, `crm.company.list|get`, `crm.deal.list|get`, `user.get`, `tasks.task.add|get|update|list`,
-`batch` (≤50 commands, `$result[name][i][FIELD]` references). Lists: fixed 50-row pages with `next` / `total`,
+`batch` (≤50 commands, `$result[name][i][FIELD]` references, also percent-encoded). Method names match
+case-insensitively (`crm.contact.List`), as on a portal. Lists: fixed 50-row pages with `next` / `total`,
 `start=-1` (no count), `filter` prefixes `>= > <= < = ! != @ !@ % =% %=`, `order`, `select` (`*`, `UF_*`; the
 multi-fields PHONE / EMAIL / WEB / IM only when named, as on the real portal). Values are strings. A leaky bucket
 (drain 2/s, capacity 50 by default) answers 503 `QUERY_LIMIT_EXCEEDED`; a method whose run time in the last
@@ -274,7 +275,7 @@ class Bitrix24Fake(FakeServer):
         if not self._take_token():
             self.throttled += 1
             return Response.json({"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}, 503)
-        method = method.removesuffix(".json")
+        method = _method_name(method)
         if self._operating_used(method, started) >= self.operating_limit:
             return Response.json({"error": "OPERATION_TIME_LIMIT",
                                   "error_description": "Method is blocked due to operation time limit"}, 429)
@@ -489,14 +490,16 @@ class Bitrix24Fake(FakeServer):
         halt = str(params.get("halt", "0")) in ("1", "true", "True")
         results, errors, totals, nexts, times = {}, {}, {}, {}, {}
         for name, command in cmd.items():
-            command = _RESULT_REF.sub(lambda m: _resolve_ref(results, m), str(command))
-            method, _, query = command.partition("?")
-            method = method.strip("/").removesuffix(".json")
+            method, _, query = str(command).partition("?")
+            method = _method_name(method)
+            # references are resolved after decoding: clients URL-encode each parameter (`%24result%5B...`)
+            pairs = [(k, _RESULT_REF.sub(lambda m: _resolve_ref(results, m), v))
+                     for k, v in parse_qsl(query, keep_blank_values=True)]
             t0 = time.time()
             try:
                 if method == "batch":
                     raise BitrixError(400, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage")
-                out = self.call(method, parse_php_query(parse_qsl(query, keep_blank_values=True)))
+                out = self.call(method, parse_php_query(pairs))
             except BitrixError as exc:
                 errors[name] = {"error": exc.code, "error_description": exc.description}
                 if halt:
@@ -510,6 +513,11 @@ class Bitrix24Fake(FakeServer):
             times[name] = self._time(t0)
         return {"result": results, "result_error": errors or [], "result_total": totals or [],
                 "result_next": nexts or [], "result_time": times or []}
+
+
+def _method_name(raw: str) -> str:
+    """`crm.contact.List.json` -> `crm.contact.list`: a portal matches method names case-insensitively."""
+    return raw.strip("/").lower().removesuffix(".json")
 
 
 def _resolve_ref(results: dict, m: re.Match) -> str:

@@ -3,7 +3,8 @@
 Serves `/<base>/odata/standard.odata/` from a directory of JSON files, one per entity set (`<Set>.json`, a JSON
 array of objects exactly as 1C returns them). Supported: the service document, `$metadata`, `<Set>`,
 `<Set>/$count`, `<Set>(guid'…')`, POST / PATCH / DELETE, `…/Post` and `…/Unpost`; `$format=json|application/json`
-(without it: Atom XML), `$filter`, `$select`, `$orderby`, `$top`, `$skip`, `$expand` (one level),
+(without it: Atom XML), `$filter`, `$select` (also `Section/Field` of a tabular section and `Nav/Field` of an
+expanded reference), `$orderby`, `$top`, `$skip`, `$expand` (one level: `Контрагент` by `Контрагент_Key`),
 `$inlinecount=allpages` (which, as on 1C, ignores `$skip`/`$top`). No server-driven next link: clients page
 with `$top`/`$skip`. Basic auth (401), 1C error bodies (`odata.error`, 404 unknown set / key, 400 bad query).
 
@@ -62,6 +63,7 @@ class EntitySet:
         # a dict keeps insertion order: iteration is the load order, replace keeps the position, delete is O(1)
         self.by_key: dict = {}
         self.schema: dict[str, str] = {}
+        self.sections: dict[str, set[str]] = {}  # tabular section -> its row fields (for `$select=Товары/Цена`)
         self.version = 0
         self.keyed = name.startswith(("Catalog_", "Document_")) or (bool(rows) and "Ref_Key" in rows[0])
         self._cache: OrderedDict = OrderedDict()
@@ -85,6 +87,8 @@ class EntitySet:
             kind = infer_kind(field, value)
             if self.schema.get(field, "any") == "any":
                 self.schema[field] = kind
+            if kind == "table":
+                self.sections.setdefault(field, set()).update(k for r in value if isinstance(r, dict) for k in r)
 
     def key_of(self, row: dict):
         if self.keyed:
@@ -163,6 +167,7 @@ class OneCFake(FakeServer):
         self.base = base.strip("/")
         self.user, self.password = user, password
         self.sets: dict[str, EntitySet] = {}
+        self._nav_targets: dict[tuple[str, str], EntitySet] = {}
         self._dv_lock = threading.Lock()
         self._dv = 1_000_000
         self.requests = 0
@@ -359,18 +364,30 @@ class OneCFake(FakeServer):
             raise ODataError(400, "6", "Неверное значение параметра $top/$skip")
         return skip, top
 
-    def _select(self, es: EntitySet, params: dict):
+    def _select(self, es: EntitySet, params: dict, expand: list[str]) -> dict[str, list[str] | None] | None:
+        """`$select` as {field: None (whole) or [sub-fields]}; a path goes into a tabular section or an expanded
+        reference, as 1C OData does (`Товары/Количество`, `Контрагент/Code` with `$expand=Контрагент`)."""
         text = params.get("$select")
         if not text or text.strip() == "*":
             return None
-        fields = []
+        select: dict[str, list[str] | None] = {}
         for raw in text.split(","):
-            name = raw.strip().split("/")[0]
-            if name not in es.schema:
-                raise ODataError(400, "6", f"Поле объекта не найдено: {name}")
-            if name not in fields:
-                fields.append(name)
-        return fields
+            path = raw.strip()
+            name, _, sub = path.partition("/")
+            if name in expand:
+                target = self._nav_target(es, name)
+                known = not sub or target is None or sub in target.schema  # no filled reference: nothing to check
+            elif es.schema.get(name) == "table":
+                known = not sub or sub in es.sections.get(name, ())
+            else:
+                known = name in es.schema and not sub
+            if not known:
+                raise ODataError(400, "6", f"Поле объекта не найдено: {path}")
+            if not sub or (name in select and select[name] is None):  # the whole field wins over its parts
+                select[name] = None
+            elif sub not in select.setdefault(name, []):
+                select[name].append(sub)
+        return select
 
     def _expand(self, es: EntitySet, params: dict) -> list[str]:
         text = params.get("$expand")
@@ -382,28 +399,39 @@ class OneCFake(FakeServer):
                 raise ODataError(400, "6", f"Свойство навигации не найдено: {n}")
         return names
 
-    def _find_ref(self, key: str) -> dict | None:
-        key = (key or "").lower()
-        if not key or key == EMPTY_GUID:
-            return None
-        for es in self.sets.values():
-            if es.keyed:
-                hit = es.get(key)
-                if hit is not None:
-                    return hit
-        return None
+    def _nav_target(self, es: EntitySet, nav: str) -> EntitySet | None:
+        """The set `<nav>_Key` points into: 1C knows it from the configuration, the fake from a filled reference."""
+        hit = self._nav_targets.get((es.name, nav))
+        if hit is None:
+            key = next((k for r in es.rows if (k := (r.get(f"{nav}_Key") or "").lower()) and k != EMPTY_GUID), None)
+            hit = next((t for t in self.sets.values() if t.keyed and key in t.by_key), None) if key else None
+            if hit is not None:
+                self._nav_targets[(es.name, nav)] = hit
+        return hit
 
-    def _shape(self, es: EntitySet, row: dict, fields, expand, root: str) -> dict:
-        out = row if fields is None else {f: row[f] for f in fields if f in row}
-        if expand:
-            out = dict(out)
-            for nav in expand:
-                target = self._find_ref(row.get(f"{nav}_Key"))
-                out[nav] = target
+    def _ref(self, es: EntitySet, nav: str, row: dict) -> dict | None:
+        """The object a reference names, or None for the empty reference."""
+        target = self._nav_target(es, nav)
+        return None if target is None else target.get((row.get(f"{nav}_Key") or "").lower())
+
+    def _shape(self, es: EntitySet, row: dict, select, expand: list[str]) -> dict:
+        if select is None:
+            out = dict(row) if expand else row
+        else:
+            out = {}
+            for name, subs in select.items():
+                if name in expand or name not in row:
+                    continue
+                out[name] = row[name] if subs is None else [{s: r[s] for s in subs if s in r} for r in row[name]]
+        for nav in expand:  # an expanded reference comes inline even when `$select` does not name it
+            target = self._ref(es, nav, row)
+            subs = select.get(nav) if select is not None else None
+            out[nav] = target if target is None or subs is None else {s: target[s] for s in subs if s in target}
         return out
 
     def _list(self, es: EntitySet, params: dict, root: str, as_json: bool) -> Response:
-        fields, expand = self._select(es, params), self._expand(es, params)
+        expand = self._expand(es, params)
+        select = self._select(es, params, expand)
         rows = es.query(params.get("$filter"), params.get("$orderby"), *self._view(es))
         inline = params.get("$inlinecount") == "allpages"
         if inline:  # 1C ignores $skip/$top together with $inlinecount
@@ -411,7 +439,7 @@ class OneCFake(FakeServer):
         else:
             skip, top = self._page_params(params)
             page = rows[skip: skip + top if top is not None else None]
-        values = [self._shape(es, r, fields, expand, root) for r in page]
+        values = [self._shape(es, r, select, expand) for r in page]
         if not as_json:
             return Response.text(self._atom_feed(es.name, values, root), 200,
                                  "application/atom+xml;type=feed; charset=utf-8")
@@ -439,12 +467,13 @@ class OneCFake(FakeServer):
             self.upsert(name, {**row, "Posted": action == "Post"})
             return Response(200, b"", {})
         if action:
-            nav = self._find_ref(row.get(f"{action}_Key")) if f"{action}_Key" in row else None
+            nav = self._ref(es, action, row) if f"{action}_Key" in row else None
             if nav is None:
                 raise ODataError(400, "6", f"Сегмент не найден: {action}")
             return Response.json({"odata.metadata": f"{root}$metadata", **nav})
         if req.method == "GET":
-            return Response.json(self._shape(es, row, self._select(es, params), self._expand(es, params), root))
+            expand = self._expand(es, params)
+            return Response.json(self._shape(es, row, self._select(es, params, expand), expand))
         if req.method == "PATCH":
             patch = req.json() or {}
             if not isinstance(patch, dict):
