@@ -8,15 +8,18 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
+import httpx
 import pytest
-from collector_support import PRIVATE_KEY, collector_url, count, settings, signed, token
+from collector_support import PRIVATE_KEY, collector_url, count, serve, settings, signed, token
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
 from nps import clock
 from nps.collector.app import create_app
 from nps.collector.webhook import WebhookRejected, WebhookVerifier
+from nps.fakes.sendgrid import EVENT_TYPES, SendGridFake
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +156,39 @@ def test_bad_input_is_refused_and_writes_nothing(client, db):
     assert count(db, "landing.responses", survey) == 0
 
 
+# "07": refused, the pages only ever send "7" and one spelling per score keeps the page URLs canonical.
+@pytest.mark.parametrize("bad", ["²", "٥", "１０", " 7", "7 ", "+7", "07", "11", "-1", "7.0", ""])
+def test_score_is_ascii_0_to_10_only(client, db, bad):
+    survey = sid()
+    tok = token(survey)
+    assert client.post(f"/s/{tok}", data={"score": bad}).status_code == 422
+    assert client.post(f"/s/{tok}", data={"score": bad}, headers={"Accept": "application/json"}).json() == {
+        "error": "invalid"}
+    if bad.strip():  # an empty path segment is another route
+        assert client.get(f"/s/{tok}/{quote(bad)}").status_code == 404
+    assert count(db, "landing.responses", survey) == 0 and count(db, "landing.clicks", survey) == 0
+
+
+@pytest.mark.parametrize("score", [0, 10])
+def test_score_bounds_are_accepted(client, db, score):
+    survey = sid()
+    tok = token(survey)
+    assert client.get(f"/s/{tok}/{score}").status_code == 200
+    assert client.post(f"/s/{tok}", data={"score": str(score)}, headers={"Accept": "application/json"}).json() == {
+        "ok": True, "stored": "db"}
+    assert db.execute("select score from landing.responses where survey_id = %s", (survey,)).fetchall() == [
+        (score,)]
+    assert db.execute("select score from landing.clicks where survey_id = %s", (survey,)).fetchall() == [(score,)]
+
+
+def test_comment_that_is_not_utf8_is_refused(client, db):
+    survey = sid()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for body in (b"score=5&comment=%FF%FE", b"score=5&comment=ok%C3", b"score=5&comment=\xff"):
+        assert client.post(f"/s/{token(survey)}", content=body, headers=form).status_code == 422
+    assert count(db, "landing.responses", survey) == 0
+
+
 def test_rate_limit_per_ip(collector_dsn, tmp_path):
     app = create_app(settings(collector_dsn, tmp_path / "spool", rate_limit_per_minute=3))
     with TestClient(app) as c:
@@ -209,6 +245,24 @@ def test_webhook_without_configured_key_refuses(collector_dsn, tmp_path, db):
 def test_webhook_rejects_non_array_json(client):
     body = b'{"event":"open"}'
     assert client.post("/webhooks/sendgrid", content=body, headers=signed(body)).status_code == 400
+
+
+def test_fake_sendgrids_webhook_test_lands_over_http(collector_dsn, tmp_path, db):
+    """POST /v3/user/webhooks/event/test on the fake SendGrid signs a sample batch to the live collector's URL."""
+    fake = SendGridFake(api_keys=("SG.k",)).start()
+    last = db.execute("select coalesce(max(id), 0) from landing.sendgrid_events").fetchone()[0]
+    try:
+        with serve(create_app(settings(collector_dsn, tmp_path / "spool", webhook_public_key=fake.public_key))) as base:
+            r = httpx.post(f"{fake.base_url}/v3/user/webhooks/event/test", json={"url": f"{base}/webhooks/sendgrid"},
+                           headers={"Authorization": "Bearer SG.k"}, timeout=10)
+    finally:
+        fake.stop()
+    assert r.status_code == 204 and r.content == b""
+    rows = db.execute("select sg_event_id, event, payload from landing.sendgrid_events where id > %s order by id",
+                      (last,)).fetchall()
+    assert [e for _, e, _ in rows] == list(EVENT_TYPES)
+    assert all(p["email"] == "example@test.com" and p["sg_event_id"] == s and p["category"] == ["cat facts"]
+               for s, _, p in rows)
 
 
 def test_sendgrid_official_test_vector():

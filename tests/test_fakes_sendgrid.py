@@ -186,6 +186,43 @@ def test_signed_event_webhook_verifies_with_official_helper(sg):
         server.server_close()
 
 
+def test_webhook_test_endpoint_posts_a_signed_sample_batch(sg):
+    """The official `POST /v3/user/webhooks/event/test` (tsg_webhooks_v3.json): 204, one signed batch to `url`."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    test = f"{sg.base_url}/v3/user/webhooks/event/test"
+    auth = {"Authorization": f"Bearer {KEY}"}
+    try:
+        _Receiver.got, _Receiver.fail_first = [], 0
+        r = HTTP.post(test, json={"url": url}, headers=auth)
+        assert r.status_code == 204 and r.content == b"" and "x-ratelimit-remaining" in r.headers
+        assert len(_Receiver.got) == 1
+        headers, body = _Receiver.got[0]
+        hook = EventWebhook(sg.public_key)
+        assert hook.verify_signature(body.decode(), headers["X-Twilio-Email-Event-Webhook-Signature"],
+                                     headers["X-Twilio-Email-Event-Webhook-Timestamp"]) is True
+        events = json.loads(body)
+        assert [e["event"] for e in events] == ["processed", "dropped", "delivered", "deferred", "bounce", "open",
+                                                "click", "spamreport", "unsubscribe", "group_unsubscribe",
+                                                "group_resubscribe"]
+        assert {e["email"] for e in events} == {"example@test.com"}
+        # a test is posted once: a failing receiver is not retried, and the answer is still 204
+        _Receiver.got, _Receiver.fail_first = [], 1
+        assert HTTP.post(test, json={"url": url}, headers=auth).status_code == 204 and _Receiver.got == []
+        _Receiver.fail_first = 0
+        assert HTTP.post(test, json={"url": url}, headers={"Authorization": "Bearer nope"}).status_code == 401
+        for bad in ({}, {"url": 5}, {"url": "ftp://x"}, ["x"]):
+            r = HTTP.post(test, json=bad, headers=auth)
+            assert r.status_code == 400 and r.json()["errors"][0]["field"] == "url"
+        assert HTTP.post(test, content=b"{", headers=auth).status_code == 400
+        assert HTTP.get(test, headers=auth).status_code == 405
+        assert _Receiver.got == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_signing_key_from_the_data_dir_is_stable(fake_data_dir, fake_stack):
     summary = json.loads((fake_data_dir / "meta" / "summary.json").read_text())
     assert fake_stack.sendgrid.public_key == summary["sendgrid_public_key"]

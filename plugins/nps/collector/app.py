@@ -28,6 +28,10 @@ from nps.collector.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookRej
 log = logging.getLogger("nps.collector")
 
 
+# A score (form field or page path) is exactly the text the pages send: int()/isdigit() take "²", "٥", " 7", "07".
+SCORES = {str(n): n for n in range(11)}
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -171,14 +175,14 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         return html(pages.survey_page(token, lang))
 
     async def survey_with_score(request: Request) -> Response:
-        token, score = request.path_params["token"], request.path_params["score"]
+        token, score = request.path_params["token"], SCORES.get(request.path_params["score"])
         lang, survey_id, refusal = admit(request, token)
         if refusal:
             return refusal
-        if not (score.isdigit() and 0 <= int(score) <= 10):
+        if score is None:
             return problem(request, lang, "missing", 404)
-        await log_click(survey_id, int(score), request)
-        return html(pages.score_page(token, lang, int(score), cfg.max_comment_chars))
+        await log_click(survey_id, score, request)
+        return html(pages.score_page(token, lang, score, cfg.max_comment_chars))
 
     async def answer(request: Request) -> Response:
         token = request.path_params["token"]
@@ -191,8 +195,9 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
             return problem(request, lang, "invalid", 415, back)
         try:
             body = await read_body(request, cfg.max_form_bytes)
+            # errors="strict": a %-escape that is not UTF-8 is refused, never stored as U+FFFD
             fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
-                               max_num_fields=40)
+                               max_num_fields=40, errors="strict")
         except BodyTooLarge:
             return problem(request, lang, "invalid", 413, back)
         except ValueError:  # bad UTF-8 or too many fields
@@ -203,13 +208,13 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         form_lang = (form.get("lang") or [None])[0]
         if form_lang and form_lang in LANGUAGES:
             lang = form_lang
-        score_text = (form.get("score") or [""])[0].strip()
+        score = SCORES.get((form.get("score") or [""])[0])
         comment = (form.get("comment") or [""])[0]
         reasons = list(dict.fromkeys(form.get("reasons", [])))
-        if not (score_text.isdigit() and 0 <= int(score_text) <= 10) or len(comment) > cfg.max_comment_chars \
+        if score is None or len(comment) > cfg.max_comment_chars \
                 or any(r not in REASONS for r in reasons) or "\x00" in comment:
             return problem(request, lang, "invalid", 422, back)
-        row = {"survey_id": survey_id, "score": int(score_text), "comment": comment if comment.strip() else None,
+        row = {"survey_id": survey_id, "score": score, "comment": comment if comment.strip() else None,
                "reasons": reasons, "language": lang, "responded_at": clock.now(), "source": "web"}
         stored = await store.write("responses", [row])
         if wants_json(request):

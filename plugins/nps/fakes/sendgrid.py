@@ -13,7 +13,8 @@
 - Event Webhook: a P-256 key pair (from `<dir>/webhook_key.pem` when present, else made at start); `GET /v3/user/webhooks/event/settings/signed[/<id>]` serves the
   public key as SendGrid does (base64 DER SPKI); `emit_events(url, events)` POSTs one signed batch that
   `sendgrid.helpers.eventwebhook.EventWebhook` verifies; `make_events(message, event)` builds events for the
-  recipients of a kept message, custom args flattened at the top level.
+  recipients of a kept message, custom args flattened at the top level. `POST /v3/user/webhooks/event/test`
+  `{"url": …}` (the official endpoint) posts one signed sample batch (every event type) to `url` once and answers 204.
 - `GET /_fake/messages` (JSON): every accepted message with its `X-Message-Id`; `rendered(message)` /
   `SendGridFake.deliveries()`: what each recipient gets, per-personalization `from` / `subject` and
   `substitutions` applied as SendGrid applies them.
@@ -194,6 +195,8 @@ class SendGridFake(FakeServer):
                     ev["category"] = categories
                 if event == "delivered":
                     ev.setdefault("response", "250 OK")
+                elif event == "deferred":
+                    ev.update({"response": "400 try again later", "attempt": "5"})
                 elif event == "bounce":
                     ev.update({"reason": "550 5.1.1 The email account that you tried to reach does not exist",
                                "status": "5.1.1", "type": "bounce"})
@@ -301,6 +304,8 @@ class SendGridFake(FakeServer):
             else:
                 out = {"enabled": True, **out}
             return Response.json(out)
+        if path == "/v3/user/webhooks/event/test":
+            return self._test_webhook(req) if m == "POST" else sg_error("method not allowed", status=405)
         if path.startswith("/v3/user/webhooks/event/settings"):
             if m in ("POST", "PATCH"):
                 self.webhook_settings.update(req.json() or {})
@@ -308,6 +313,27 @@ class SendGridFake(FakeServer):
         if path.startswith(("/v3/suppression/", "/v3/asm/")):
             return self._suppressions(req, path)
         return sg_error("not found", status=404)
+
+    def _test_webhook(self, req: Request) -> Response:
+        """`POST /v3/user/webhooks/event/test` (tsg_webhooks_v3.json, EventWebhookTestRequest): one signed sample
+        batch to `url`, then 204."""
+        try:
+            body = req.json()
+        except ValueError:
+            return sg_error("Bad Request")
+        url = body.get("url") if isinstance(body, dict) else None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return sg_error("url is required and must be an http(s) URL", "url")
+        # posted once before answering (no 24 h retries for a test); the 204 does not say how the receiver answered
+        self.emit_events(url, self.sample_events(), retries=0)
+        return Response(204, b"", {})
+
+    def sample_events(self) -> list[dict]:
+        """The test notification: one event of every type for example@test.com, as SendGrid's test sends."""
+        message = {"message_id": _new_message_id(),
+                   "body": {"personalizations": [{"to": [{"email": "example@test.com"}]}],
+                            "categories": ["cat facts"], "asm": {"group_id": 10}}}
+        return [ev for event in EVENT_TYPES for ev in self.make_events(message, event)]
 
     # ---- mail send --------------------------------------------------------------------------------------------
     def _mail_send(self, req: Request) -> Response:
@@ -329,7 +355,7 @@ class SendGridFake(FakeServer):
         if problems:
             return Response.json({"errors": [{"message": msg, "field": field, "help": help_}
                                              for msg, field, help_ in problems]}, 400)
-        message_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+        message_id = _new_message_id()
         sandbox = ((body.get("mail_settings") or {}).get("sandbox_mode") or {}).get("enable") is True
         if sandbox:
             with self._lock:
@@ -556,6 +582,10 @@ def rendered(message: dict) -> list[dict]:
                     "html": substitute(content.get("text/html", ""), subs),
                     "custom_args": {**top_args, **(p.get("custom_args") or {})}})
     return out
+
+
+def _new_message_id() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
 
 
 def _now_ts() -> int:
