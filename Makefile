@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV := . .nps/env &&
 
-.PHONY: help bootstrap env db-up db-down airflow-db test lint pytest dbt-build dbt-manifest demo airflow bi bi-venv dbt-docs collector fakes lock clean bench bench-quick
+.PHONY: help bootstrap env db-up db-down airflow-db test browser lint pytest dbt-build dbt-manifest demo airflow bi bi-venv dbt-docs collector fakes lock clean bench bench-quick
 
 help:
 	@echo "make demo     - the whole loop over eight simulated weeks, prints the NPS marts"
@@ -80,7 +80,19 @@ pytest: airflow-db dbt-manifest bi-venv
 dbt-build: db-up
 	@if [ -f dbt_project/dbt_project.yml ]; then echo ">> dbt build"; $(ENV) cd dbt_project && ../$(BIN)/dbt build --fail-fast; fi
 
-test: lint pytest dbt-build
+# The browser tests drive Debian's chromium (Playwright with executable_path; nothing is downloaded): installed here
+# when missing and apt-get may run (root or password-less sudo), else said before the run which tests it skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  sudo_cmd=""; [ "$$(id -u)" -ne 0 ] && sudo_cmd="sudo -n"; \
+	  if command -v apt-get >/dev/null 2>&1 && { [ -z "$$sudo_cmd" ] || sudo -n true 2>/dev/null; }; then \
+	    echo ">> installing Debian's chromium for the browser tests"; \
+	    { $$sudo_cmd apt-get install -y chromium || { $$sudo_cmd apt-get update && $$sudo_cmd apt-get install -y chromium; }; } \
+	      >/dev/null 2>&1 || echo ">> could not install chromium: the collector and dashboard browser tests will be skipped"; \
+	  else echo ">> no chromium and no apt-get as root: the collector and dashboard browser tests will be skipped" \
+	    "(install Debian's chromium to run them)"; fi; }
+
+test: browser lint pytest dbt-build
 
 demo: airflow-db dbt-manifest
 	@$(ENV) $(BIN)/nps demo $(DEMO_ARGS)

@@ -56,7 +56,7 @@ ANSWERS = """
         from raw.onec_sales
         where sale_date + interval '3 days' >= %(lo)s and sale_date + interval '3 days' < %(hi)s
     ) as answers
-    where responded_at < %(until)s
+    where responded_at >= %(since)s and responded_at < %(until)s
     on conflict (survey_id) do nothing"""
 
 
@@ -78,11 +78,12 @@ def _night(clock_file: Path, client, dsn: str, lo: datetime, hi: datetime, label
     run_onec(lo, hi, label, client=client, dsn=dsn, lookback_days=0)
 
 
-def _answers(dsn: str, lo: datetime, hi: datetime, until: datetime | None = None) -> int:
-    """The answers to the sales of [lo - 3 days, hi - 3 days), given before `until`."""
+def _answers(dsn: str, lo: datetime, hi: datetime, hour: datetime | None = None) -> int:
+    """The answers to the sales of [lo - 3 days, hi - 3 days), or only those given within the hour from `hour`."""
+    since, until = (hour, hour + timedelta(hours=1)) if hour else (lo - timedelta(days=1), hi + timedelta(days=1))
     with psycopg.connect(dsn, autocommit=True) as conn:
         inserted = conn.execute(ANSWERS, {"lo": lo.replace(tzinfo=None), "hi": hi.replace(tzinfo=None),
-                                          "until": (until or hi).astimezone(KYIV)}).rowcount
+                                          "since": since, "until": until}).rowcount
         conn.execute("analyze raw.survey_responses")
     return inserted
 
@@ -197,8 +198,8 @@ def run(quick: bool = False, lines: int | None = None) -> Result:
             nightly = transform.build(as_of)
             nightly_s = time.perf_counter() - t0
             timings_nightly = _node_seconds(transform.default_target_path())
-            hour = day + timedelta(days=1)
-            hour_answers = _answers(dsn, hour, hour + timedelta(days=1), until=hour + timedelta(hours=1))
+            hour = day + timedelta(days=1, hours=12)  # the answers given 12:00-13:00 the day after
+            hour_answers = _answers(dsn, day + timedelta(days=1), day + timedelta(days=2), hour=hour)
             t0 = time.perf_counter()
             answers_run = transform.build(hour + timedelta(hours=1, minutes=5), cadence=transform.ANSWERS)
             answers_s = time.perf_counter() - t0

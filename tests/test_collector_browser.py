@@ -11,7 +11,7 @@ from collector_support import count, live_collector, token  # noqa: F401 - live_
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it: apt-get "
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root: apt-get "
                                               "install -y chromium)")
 def test_browser_clicks_score_link_and_answer_lands(live_collector, db):  # noqa: F811 - the fixture
     from playwright.sync_api import sync_playwright

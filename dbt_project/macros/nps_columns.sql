@@ -1,4 +1,4 @@
-{#- The counts of contract §5 summed over int_survey_counts_daily's rows (every nps_by_* model's counts CTE). -#}
+{#- The counts of contract §5 summed over a group of int_survey_counts_daily's rows (it and every nps_by_* model). -#}
 {% macro nps_count_sums() -%}
     sum(surveys_sent)::integer as surveys_sent,
     sum(surveys_delivered)::integer as surveys_delivered,

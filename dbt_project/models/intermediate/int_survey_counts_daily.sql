@@ -51,12 +51,7 @@ final as (
         region,
         segment,
         delivery_bucket,
-        sum(surveys_sent)::integer as surveys_sent,
-        sum(surveys_delivered)::integer as surveys_delivered,
-        sum(responses)::integer as responses,
-        sum(promoters)::integer as promoters,
-        sum(passives)::integer as passives,
-        sum(detractors)::integer as detractors
+        {{ nps_count_sums() }}
     from counted
     group by day, region, segment, delivery_bucket
 )

@@ -14,7 +14,7 @@ with cases as (
         coalesce(nullif(trim(region), ''), 'unknown') as region,
         case
             when owner_email is null then 'none'
-            else left(md5(lower(trim(owner_email))), 16)
+            else left({{ pseudonym('lower(trim(owner_email))') }}, 16)
         end as owner_key,
         {{ local_date('closed_at') }} as closed_day
     from {{ source('close_loop', 'case_state') }}

@@ -8,7 +8,7 @@ final as (
     select
         survey_id,
         purchase_id,
-        {{ customer_key('customer_ref') }} as customer_key,
+        {{ pseudonym('customer_ref') }} as customer_key,
         region,
         segment,
         purchased_at,

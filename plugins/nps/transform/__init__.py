@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from nps.config import REPO_ROOT, settings, state_dir
+from nps.config import REPO_ROOT, dbt_env, settings, state_dir
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,6 @@ def run(args: Sequence[str], *, target_path: Path | str | None = None, as_of: da
                         "--target-path", str(target), "--log-path", str(target / "logs")]
     if dbt_vars:
         cli += ["--vars", json.dumps(dbt_vars)]
-    from nps.config import dbt_env
-
     with _lock, _environment({**profile_env(), **dbt_env(), **session_env(as_of), **(env or {})}):
         log.info("dbt %s", " ".join(args))
         result = dbtRunner().invoke(cli)
