@@ -289,6 +289,30 @@ def test_due_queue_as_the_sender_reads_it(built, db):
     db.execute("select count(*) from intermediate.int_survey_due_queue").fetchone()
 
 
+def test_a_delivery_extracted_since_the_last_build_counts_at_once(built, db):
+    """The due date reads the deliveries in raw (live): last night's load counts this morning without a build."""
+    as_of = date(2026, 4, 20)
+    purchase, order, promised = db.execute("""select purchase_id, order_ref, promised_date from intermediate.int_purchases
+                                              where delivered_date is null and order_ref is not null
+                                                and promised_date is not null and not is_cancelled
+                                                and order_ref not in (select order_ref from raw.onec_deliveries)
+                                              order by purchase_id limit 1""").fetchone()
+
+    def due_date():
+        with db.transaction():
+            db.execute("select set_config('nps.as_of_date', %s, true)", (as_of.isoformat(),))
+            return db.execute("select due_date from intermediate.int_survey_candidates where purchase_id = %s",
+                              (purchase,)).fetchone()[0]
+
+    assert due_date() == promised + timedelta(days=14)
+    db.execute("insert into raw.onec_deliveries (order_ref, delivered_at, status, payload) "
+               "values (%s, '2026-04-10 12:00', 'Доставлено', '{}')", (order,))
+    try:
+        assert due_date() == date(2026, 4, 24)
+    finally:
+        db.execute("delete from raw.onec_deliveries where order_ref = %s", (order,))
+
+
 def test_the_survey_delay_setting_changes_which_purchases_are_due(built, db, monkeypatch):
     """NPS_SURVEY_DELAY_DAYS (nps.config) reaches dbt: every due date moves, and so does the day's queue."""
     as_of = date(2026, 3, 2)

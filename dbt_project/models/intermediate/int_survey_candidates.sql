@@ -1,6 +1,7 @@
 {{ config(materialized='view') }}
 -- Every purchase as a survey candidate on the sending day (as_of_date()): its due date and the reasons it may
--- not be sent. A view, so sends, events and suppressions are read live at send time.
+-- not be sent. A view, so deliveries, sends, events and suppressions are read live at send time: a delivery
+-- extracted last night counts this morning, though no build ran since.
 
 with params as (
     select {{ as_of_date() }} as as_of_date
@@ -12,6 +13,10 @@ purchases as (
 
 customers as (
     select * from {{ ref('int_customers') }}
+),
+
+deliveries as (
+    select * from {{ ref('stg_onec__deliveries') }}
 ),
 
 suppressions as (
@@ -46,12 +51,12 @@ final as (
         customers.language,
         customers.customer_name,
         purchases.purchased_at,
-        purchases.delivered_date,
+        deliveries.delivered_date,
         purchases.promised_date,
         -- delivered (by the sending day): delivery + delay; else promised date + delay; else shipment date + delay
         case
-            when purchases.delivered_date <= params.as_of_date
-                then purchases.delivered_date + {{ var('survey_delay_days') }}
+            when deliveries.delivered_date <= params.as_of_date
+                then deliveries.delivered_date + {{ var('survey_delay_days') }}
             when purchases.promised_date is not null
                 then purchases.promised_date + {{ var('survey_delay_days') }}
             else purchases.purchased_at::date + {{ var('survey_delay_days') }}
@@ -64,6 +69,7 @@ final as (
     from purchases
     cross join params
     left join customers on purchases.customer_ref = customers.customer_ref
+    left join deliveries on purchases.order_ref = deliveries.order_ref
     left join suppressed on customers.email = suppressed.email
     left join invited on purchases.survey_id = invited.survey_id
 )
