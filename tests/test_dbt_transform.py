@@ -313,6 +313,24 @@ def test_a_delivery_extracted_since_the_last_build_counts_at_once(built, db):
         db.execute("delete from raw.onec_deliveries where order_ref = %s", (order,))
 
 
+def test_no_reminder_for_an_answer_that_only_landed(built, db):
+    """An answer the collector landed but the hourly load has not moved to raw yet stops the reminder at once."""
+    def reminders(day: date) -> set[str]:
+        with db.transaction():
+            db.execute("select set_config('nps.as_of_date', %s, true)", (day.isoformat(),))
+            return {r[0] for r in db.execute("select survey_id from intermediate.int_survey_due_queue "
+                                             "where kind = 'reminder'").fetchall()}
+
+    day, due = next((d, r) for d in (date(2026, 1, 20) + timedelta(days=n) for n in range(80)) if (r := reminders(d)))
+    survey = sorted(due)[0]
+    db.execute("insert into landing.responses (survey_id, score, responded_at, signal) values (%s, 9, now(), 'touch')",
+               (survey,))
+    try:
+        assert survey not in reminders(day) and reminders(day) == due - {survey}
+    finally:
+        db.execute("delete from landing.responses where survey_id = %s", (survey,))
+
+
 def test_the_survey_delay_setting_changes_which_purchases_are_due(built, db, monkeypatch):
     """NPS_SURVEY_DELAY_DAYS (nps.config) reaches dbt: every due date moves, and so does the day's queue."""
     as_of = date(2026, 3, 2)

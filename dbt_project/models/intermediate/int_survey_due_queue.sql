@@ -2,7 +2,8 @@
 -- The surveys to send on the sending day (`nps.as_of_date`, see macros/as_of_date.sql): the one eligibility rule.
 -- Invites: due within the catch-up window, not cancelled, a valid and unsuppressed address, no invite yet, the
 -- customer not surveyed in the last throttle_days, at most one per customer and day (latest purchase wins).
--- Reminders: one, reminder_after_days after a sent invite, when there is no answer and no unsubscribe.
+-- Reminders: one, reminder_after_days after a sent invite, when there is no answer (in raw or landing) and no
+-- unsubscribe.
 
 with params as (
     select {{ as_of_date() }} as as_of_date
@@ -18,6 +19,10 @@ sends as (
 
 responses as (
     select * from {{ ref('stg_survey__responses') }}
+),
+
+landed_responses as (
+    select * from {{ ref('stg_landing__responses') }}
 ),
 
 suppressions as (
@@ -88,9 +93,14 @@ reminders as (
         and sent.status = 'sent'
         and sent.send_day + {{ var('reminder_after_days') }}
         between params.as_of_date - {{ var('catch_up_days') }} and params.as_of_date
+        -- answered, loaded or only landed since the last hourly load (a view: read live at send time)
         and not exists (
             select 1 from responses
             where responses.survey_id = sent.survey_id
+        )
+        and not exists (
+            select 1 from landed_responses
+            where landed_responses.survey_id = sent.survey_id
         )
         and not exists (
             select 1 from opted_out
