@@ -16,7 +16,9 @@ Hourly. Everything is idempotent: re-running any hour doubles nothing.
 2. **load_file_drops** - CSV files from other channels (kiosk, other survey tools) in `NPS_FILE_DROP_DIR`:
    loaded into `raw.survey_responses`, moved to `done/` or `rejected/` (with a reason file); bad rows to
    `raw.quarantine`. Header: `survey_id,score,comment,responded_at,channel` (+ `reasons`, `language`).
-3. **load_landing** - `landing.responses` (latest answer per survey wins, by `responded_at`), `landing.clicks`,
+3. **load_landing** - `landing.responses` (latest answer per survey wins, by `responded_at`; only answers a person
+   gave count: a human signal, no scanner agent, no burst of scores, and a survey that was sent; the rule is
+   `nps.responses.landing.COUNTS`), `landing.clicks`,
    `landing.sendgrid_events` (deduped on `sg_event_id`; survey_id/kind from the flattened custom args) into `raw`,
    by watermark in `raw.load_state`.
 4. **announce** - emits Asset `nps://raw/responses` when the run changed raw (else skipped: a quiet hour does not

@@ -55,6 +55,22 @@ def count(conn: psycopg.Connection, table: str, survey_id: str | None = None) ->
     return conn.execute(f"select count(*) from {table} where survey_id = %s", (survey_id,)).fetchone()[0]
 
 
+def add_sends(conn: psycopg.Connection, *surveys: str) -> None:
+    """Record an invite for each survey: the loader takes answers only to surveys that were sent."""
+    for s in surveys:
+        conn.execute("insert into raw.survey_sends (survey_id, kind, purchase_id, customer_ref, email, language, "
+                     "status, logical_date, claimed_at) values (%s, 'invite', %s, 'c1', 'a@example.com', 'uk', 'sent', "
+                     "'2026-03-01', now()) on conflict do nothing", (s, "p-" + s))
+
+
+def wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def serve(app) -> Iterator[str]:
     """Run an app under a real uvicorn on a free loopback port; yields its base URL."""

@@ -16,7 +16,7 @@ from collector_support import PRIVATE_KEY, collector_url, count, serve, settings
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
-from nps import clock
+from nps import clock, tokens
 from nps.collector.app import create_app
 from nps.collector.webhook import WebhookRejected, WebhookVerifier
 from nps.fakes.sendgrid import EVENT_TYPES, SendGridFake
@@ -154,6 +154,27 @@ def test_bad_input_is_refused_and_writes_nothing(client, db):
     assert client.post(f"/s/{tok}", files={"score": (None, "5")}).status_code == 415
     assert client.get(f"/s/{tok}/11").status_code == 404
     assert count(db, "landing.responses", survey) == 0
+
+
+def test_answer_keeps_its_audit_trail(client, collector_dsn, tmp_path, db):
+    """Signal, webdriver flag, user agent and a keyed hash of the client address (never the address) go with it."""
+    survey = sid()
+    tok = token(survey)
+    phone = {"Accept": "application/json", "User-Agent": "Mozilla/5.0 (Linux; Android 14; Pixel 7)"}
+    assert client.post(f"/s/{tok}", data={"score": "9", "signal": "touch", "webdriver": "0"}, headers=phone).json()[
+        "ok"]
+    assert client.post(f"/s/{tok}", data={"score": "6"}, headers=phone).json()["ok"]  # the form itself: a submit
+    assert client.post(f"/s/{tok}", data={"score": "6", "signal": "load"}, headers=phone).status_code == 422
+    rows = db.execute("select signal, webdriver, user_agent, client_hash from landing.responses where survey_id = %s "
+                      "order by id", (survey,)).fetchall()
+    assert [r[:3] for r in rows] == [("touch", False, phone["User-Agent"]), ("submit", None, phone["User-Agent"])]
+    assert rows[0][3] == rows[1][3] and len(rows[0][3]) == 32 and "testclient" not in rows[0][3]
+    # keyed: another secret, another hash of the same address
+    other = settings(collector_dsn, tmp_path / "other", token_secret="another-secret")
+    with TestClient(create_app(other), follow_redirects=False) as c:
+        assert c.post(f"/s/{tokens.mint(survey, secret='another-secret')}", data={"score": "6"}).status_code == 303
+    assert db.execute("select client_hash from landing.responses where survey_id = %s order by id desc limit 1",
+                      (survey,)).fetchone()[0] not in (rows[0][3], None)
 
 
 # "07": refused, the pages only ever send "7" and one spelling per score keeps the page URLs canonical.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from collector_support import settings, signed, token
+from collector_support import add_sends, settings, signed, token, wait_for
 from conftest import free_port
 from fastapi.testclient import TestClient
 
@@ -58,14 +58,6 @@ def own_postgres(tmp_path, monkeypatch):
         pg.destroy()
 
 
-def _wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.2)
-
-
 def test_answers_survive_a_stopped_postgres(own_postgres, tmp_path):
     pg = own_postgres
     owner_url = pg.url()
@@ -93,11 +85,13 @@ def test_answers_survive_a_stopped_postgres(own_postgres, tmp_path):
         pg.start()
         with psycopg.connect(owner_url, autocommit=True) as conn:
             # the collector's background task replays the spool once the database is back
-            _wait_for(lambda: conn.execute("select count(*) from landing.responses").fetchone()[0] == 6)
+            wait_for(lambda: conn.execute("select count(*) from landing.responses").fetchone()[0] == 6)
             assert conn.execute("select count(*) from landing.clicks").fetchone()[0] == 5
             assert conn.execute("select count(*) from landing.sendgrid_events").fetchone()[0] == 1
             assert conn.execute("select count(*) from landing.responses where source = 'spool'").fetchone()[0] == 5
     assert [p.name for p in (tmp_path / "spool").iterdir()] == []
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        add_sends(conn, *surveys)
     load_landing(owner_url)
     with psycopg.connect(owner_url) as conn:
         rows = dict(conn.execute("select survey_id, score from raw.survey_responses").fetchall())

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from collector_support import collector_url, serve, settings, token
+from collector_support import add_sends, collector_url, serve, settings, token
 from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
@@ -31,15 +31,9 @@ def raw_answer(db, survey: str):
                       "where survey_id = %s", (survey,)).fetchone()
 
 
-def add_sends(db, *surveys: str) -> None:
-    for s in surveys:
-        db.execute("insert into raw.survey_sends (survey_id, kind, purchase_id, customer_ref, email, language, status,"
-                   " logical_date, claimed_at) values (%s, 'invite', %s, 'c1', 'a@example.com', 'uk', 'sent', "
-                   "'2026-03-01', now()) on conflict do nothing", (s, "p-" + s))
-
-
 def test_token_post_landing_raw_end_to_end(warehouse_url, db, tmp_path):
     survey = sid()
+    add_sends(db, survey)
     with TestClient(create_app(settings(collector_url(warehouse_url), tmp_path / "spool"))) as client:
         tok = token(survey)
         assert client.post(f"/s/{tok}?lang=en", data={"score": "9"},
@@ -53,8 +47,9 @@ def test_token_post_landing_raw_end_to_end(warehouse_url, db, tmp_path):
 
 def test_landing_to_raw_latest_wins_dedupes_and_quarantines(warehouse_url, db):
     survey, other = sid(), sid()
-    ins = ("insert into landing.responses (survey_id, score, comment, language, responded_at) "
-           "values (%s, %s, %s, 'uk', %s)")
+    add_sends(db, survey, other)
+    ins = ("insert into landing.responses (survey_id, score, comment, language, responded_at, signal) "
+           "values (%s, %s, %s, 'uk', %s, 'submit')")
     db.execute(ins, (survey, 2, "later answer", T0 + timedelta(hours=1)))
     db.execute(ins, (survey, 9, "earlier answer, landed last", T0))  # a spooled answer can land late
     db.execute(ins, (other, 7, None, T0))
@@ -85,12 +80,58 @@ def test_landing_to_raw_latest_wins_dedupes_and_quarantines(warehouse_url, db):
 def test_watermark_advances_past_settled_rows(warehouse_url, db, monkeypatch):
     monkeypatch.setenv("NPS_LANDING_SETTLE_S", "0")
     survey = sid()
-    db.execute("insert into landing.responses (survey_id, score, responded_at) values (%s, 6, %s)", (survey, T0))
+    add_sends(db, survey)
+    db.execute("insert into landing.responses (survey_id, score, responded_at, signal) values (%s, 6, %s, 'submit')",
+               (survey, T0))
     stats = load_landing(warehouse_url)
     top = db.execute("select max(id) from landing.responses").fetchone()[0]
     assert stats["responses_watermark"] == top
     assert db.execute("select watermark from raw.load_state where source = 'landing.responses'").fetchone()[0] == str(top)
     assert load_landing(warehouse_url)["responses_upserted"] == 0
+
+
+PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Mobile Safari/537.36"
+
+
+def test_only_answers_a_person_gave_count(warehouse_url, db):
+    """An answer counts with a human signal, from no known scanner agent, and not as one of several scores of a
+    survey opened from one client within seconds (a mail gateway opening every button); the rest stays in landing."""
+    s = {name: sid() for name in ("touch", "no_signal", "scanner", "headless", "burst", "changed_mind", "later")}
+    add_sends(db, *s.values())
+    rows = [(s["touch"], 9, "touch", PHONE, "h1", T0),
+            (s["no_signal"], 8, None, PHONE, "h1", T0),  # e.g. the old page's on-load POST
+            (s["scanner"], 10, "visible_3s", "Mozilla/5.0 (compatible; Barracuda Sentinel (EE))", "h2", T0),
+            (s["headless"], 7, "pointer", "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/124.0 Safari/537.36",
+             "h2", T0),
+            *[(s["burst"], n, "visible_3s", PHONE, "h3", T0 + timedelta(seconds=n / 5)) for n in (0, 5, 10)],
+            (s["changed_mind"], 9, "visible_3s", PHONE, "h4", T0),
+            (s["changed_mind"], 6, "submit", PHONE, "h4", T0 + timedelta(seconds=10)),  # judged alone
+            (s["later"], 4, "key", PHONE, "h5", T0),
+            (s["later"], 8, "touch", PHONE, "h5", T0 + timedelta(minutes=10))]  # tapped another button later
+    with db.cursor() as cur:
+        cur.executemany("insert into landing.responses (survey_id, score, signal, user_agent, client_hash, "
+                        "responded_at) values (%s, %s, %s, %s, %s, %s)", rows)
+    stats = load_landing(warehouse_url, "run-h")
+    assert stats["responses_not_counted"] >= 6
+    counted = dict(db.execute("select survey_id, score from raw.survey_responses where survey_id = any(%s)",
+                              (list(s.values()),)).fetchall())
+    assert counted == {s["touch"]: 9, s["changed_mind"]: 6, s["later"]: 8}
+    assert db.execute("select count(*) from raw.quarantine where run_id = 'run-h' and payload->>'survey_id' = any(%s)",
+                      (list(s.values()),)).fetchone()[0] == 0  # not bad data: kept in landing for audit
+
+
+def test_answer_to_a_survey_never_sent_is_quarantined(warehouse_url, db):
+    """A row written straight into landing (the collector's login) for a survey we never sent never reaches raw."""
+    sent, never = sid(), sid()
+    add_sends(db, sent)
+    db.execute("insert into landing.responses (survey_id, score, responded_at, signal) values (%s, 10, %s, 'submit'),"
+               " (%s, 10, %s, 'submit')", (sent, T0, never, T0))
+    load_landing(warehouse_url, "run-u1")
+    load_landing(warehouse_url, "run-u2")  # quarantined once
+    assert raw_answer(db, sent)[0] == 10 and raw_answer(db, never) is None
+    assert db.execute("select run_id, reason from raw.quarantine where source = 'landing.responses' "
+                      "and payload->>'survey_id' = %s", (never,)).fetchall() == [
+        ("run-u1", "unknown survey_id (no send recorded)")]
 
 
 def _drop(folder: Path, name: str, text: str) -> Path:
@@ -151,9 +192,11 @@ def test_file_drop_rejects_bad_files_with_reason(warehouse_url, db, tmp_path, mo
 
 def test_loader_sweeps_spool_each_file_once(warehouse_url, db, tmp_path):
     survey = sid()
+    add_sends(db, survey)
     spool = Spool(tmp_path / "spool")
     spool.append([{"table": "responses", "row": {"survey_id": survey, "score": 1, "comment": "db was down",
-                                                 "reasons": ["price"], "language": "pl", "responded_at": T0}}])
+                                                 "reasons": ["price"], "language": "pl", "responded_at": T0,
+                                                 "signal": "submit"}}])
     spool.append([{"table": "sendgrid_events", "row": {"sg_event_id": "sp-" + survey, "event": "open",
                                                        "payload": json.dumps({"event": "open", "timestamp": 1})}}])
     spool.seal()
@@ -162,9 +205,9 @@ def test_loader_sweeps_spool_each_file_once(warehouse_url, db, tmp_path):
     assert replay_spool(warehouse_url, tmp_path / "spool") == {"files": 2, "rows": 2}
     assert replay_spool(warehouse_url, tmp_path / "spool") == {"files": 0, "rows": 0}
     assert list((tmp_path / "spool").iterdir()) == []
-    rows = db.execute("select score, comment, source from landing.responses where survey_id = %s",
+    rows = db.execute("select score, comment, source, signal from landing.responses where survey_id = %s",
                       (survey,)).fetchall()
-    assert rows == [(1, "db was down", "spool")]
+    assert rows == [(1, "db was down", "spool", "submit")]
     load_landing(warehouse_url)
     assert raw_answer(db, survey)[:4] == (1, "db was down", ["price"], "pl")
 
@@ -187,12 +230,13 @@ def test_dag_test_loads_everything(dagbag, warehouse_url, db, tmp_path, monkeypa
     monkeypatch.setenv("NPS_SPOOL_DIR", str(tmp_path / "spool"))
     monkeypatch.setenv("NPS_FILE_DROP_DIR", str(tmp_path / "drop"))
     web, kiosk, spooled = sid(), sid(), sid()
-    add_sends(db, kiosk)
-    db.execute("insert into landing.responses (survey_id, score, responded_at) values (%s, 0, %s)", (web, T0))
+    add_sends(db, web, kiosk, spooled)
+    db.execute("insert into landing.responses (survey_id, score, responded_at, signal) values (%s, 0, %s, 'touch')",
+               (web, T0))
     _drop(tmp_path / "drop", "batch.csv", HEADER + f"{kiosk},10,,2026-03-02T10:00:00,kiosk\n")
     spool = Spool(tmp_path / "spool")
     spool.append([{"table": "responses", "row": {"survey_id": spooled, "score": 6, "comment": None, "reasons": [],
-                                                 "language": "ru", "responded_at": T0}}])
+                                                 "language": "ru", "responded_at": T0, "signal": "visible_3s"}}])
     spool.seal()
     dag = dagbag.get_dag("nps_load_responses")
     run = dag.test(logical_date=datetime(2026, 3, 2, 10, tzinfo=UTC))

@@ -2,12 +2,15 @@
 
 Per request the work is small on purpose: verify the HMAC token, parse a tiny form, one INSERT through an async
 pool (autocommit: one round trip). A GET never records an answer (mail scanners prefetch links); it logs a click.
+An answer keeps its audit trail (signal, webdriver flag, user agent, keyed client hash): the loader decides what counts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -30,6 +33,7 @@ log = logging.getLogger("nps.collector")
 
 # A score (form field or page path) is exactly the text the pages send: int()/isdigit() take "²", "٥", " 7", "07".
 SCORES = {str(n): n for n in range(11)}
+WEBDRIVER = {"1": True, "0": False}  # what the page's script reports; absent (no script ran) stays unknown
 
 
 class BodyTooLarge(Exception):
@@ -96,6 +100,8 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
     limiter = RateLimiter(cfg.rate_limit_per_minute)
     seen = SeenEvents()
     headers = pages.SECURITY_HEADERS
+    # a key of its own (derived from the token secret): the stored hash cannot be matched against tokens or raw IPs
+    client_key = hmac.new(cfg.token_secret.encode(), b"nps client address", hashlib.sha256).digest()
 
     async def replay_loop() -> None:
         while True:
@@ -152,9 +158,14 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
     def client_ip(request: Request) -> str:
         return request.client.host if request.client else "?"
 
+    def client_hash(request: Request) -> str:
+        return hmac.new(client_key, client_ip(request).encode(), hashlib.sha256).hexdigest()[:32]
+
+    def user_agent(request: Request) -> str | None:
+        return (request.headers.get("user-agent") or "")[:512] or None
+
     async def log_click(survey_id: str, score: int | None, request: Request) -> None:
-        row = {"survey_id": survey_id, "score": score, "clicked_at": clock.now(),
-               "user_agent": (request.headers.get("user-agent") or "")[:512] or None}
+        row = {"survey_id": survey_id, "score": score, "clicked_at": clock.now(), "user_agent": user_agent(request)}
         try:
             await store.write("clicks", [row])
         except Exception:  # a click is diagnostics: never fail the page for it
@@ -211,11 +222,14 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         score = SCORES.get((form.get("score") or [""])[0])
         comment = (form.get("comment") or [""])[0]
         reasons = list(dict.fromkeys(form.get("reasons", [])))
-        if score is None or len(comment) > cfg.max_comment_chars \
+        signal = (form.get("signal") or ["submit"])[0]  # no signal: the form itself was submitted
+        if score is None or len(comment) > cfg.max_comment_chars or signal not in pages.HUMAN_SIGNALS \
                 or any(r not in REASONS for r in reasons) or "\x00" in comment:
             return problem(request, lang, "invalid", 422, back)
         row = {"survey_id": survey_id, "score": score, "comment": comment if comment.strip() else None,
-               "reasons": reasons, "language": lang, "responded_at": clock.now(), "source": "web"}
+               "reasons": reasons, "language": lang, "responded_at": clock.now(), "source": "web",
+               "signal": signal, "webdriver": WEBDRIVER.get((form.get("webdriver") or [""])[0]),
+               "user_agent": user_agent(request), "client_hash": client_hash(request)}
         stored = await store.write("responses", [row])
         if wants_json(request):
             return JSONResponse({"ok": True, "stored": stored}, headers=headers)

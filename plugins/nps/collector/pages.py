@@ -16,18 +16,30 @@ from nps.collector.i18n import REASONS, TEXTS
 
 _PAGE = Template((Path(__file__).parent / "templates" / "page.html").read_text(encoding="utf-8"))
 
-# Records the preselected score as soon as the page loads (a GET alone never records: link scanners prefetch GETs).
+# A POST's `signal`: the first human event the page's script saw, or `submit` (the form itself, sent without one).
+HUMAN_SIGNALS = ("pointer", "touch", "key", "visible_3s", "submit")
+
+# Records the preselected score once a person is seen (trusted pointer/touch/key event, or the page visible for 3 s):
+# mail gateways that render the page never interact. Posts once, keepalive survives closing the page.
 # Static text, so the Content-Security-Policy can allow exactly this script by its hash.
-RECORD_ON_LOAD_JS = (
-    "(function(){var f=document.getElementById('f');if(!f||!window.fetch)return;"
-    "var s=f.getAttribute('data-score');if(!s)return;"
+RECORD_SCORE_JS = (
+    "(function(){var f=document.getElementById('f');if(!f)return;"
+    "f.elements['webdriver'].value=navigator.webdriver?'1':'0';"
+    "var s=f.getAttribute('data-score'),sent=false,t;if(!s||!window.fetch)return;"
+    "function send(sig){if(sent)return;sent=true;clearTimeout(t);"
     "var b=new URLSearchParams();b.append('score',s);b.append('lang',f.elements['lang'].value);"
-    "fetch(f.action,{method:'POST',credentials:'same-origin',headers:{'Accept':'application/json',"
+    "b.append('signal',sig);b.append('webdriver',f.elements['webdriver'].value);"
+    "fetch(f.action,{method:'POST',credentials:'same-origin',keepalive:true,headers:{'Accept':'application/json',"
     "'Content-Type':'application/x-www-form-urlencoded'},body:b.toString()})"
     ".then(function(r){if(r.ok){document.getElementById('st').textContent=f.getAttribute('data-saved');}})"
-    ".catch(function(){});})();"
+    ".catch(function(){});}"
+    "function seen(e){if(e.isTrusted)send(e.type==='keydown'?'key':e.pointerType==='touch'?'touch':'pointer');}"
+    "function arm(){clearTimeout(t);if(document.visibilityState==='visible')"
+    "t=setTimeout(function(){send('visible_3s');},3000);}"
+    "document.addEventListener('pointerdown',seen,true);document.addEventListener('keydown',seen,true);"
+    "document.addEventListener('visibilitychange',arm);arm();})();"
 )
-_SCRIPT_HASH = base64.b64encode(hashlib.sha256(RECORD_ON_LOAD_JS.encode()).digest()).decode()
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(RECORD_SCORE_JS.encode()).digest()).decode()
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -44,7 +56,7 @@ SECURITY_HEADERS = {
 
 def _page(lang: str, title: str, body: str, script: bool = False) -> str:
     return _PAGE.substitute(lang=escape(lang), title=escape(title), body=body,
-                            script=f"<script>{RECORD_ON_LOAD_JS}</script>" if script else "")
+                            script=f"<script>{RECORD_SCORE_JS}</script>" if script else "")
 
 
 def survey_url(token: str, lang: str, score: int | None = None) -> str:
@@ -66,7 +78,8 @@ def survey_page(token: str, lang: str) -> str:
 
 
 def score_page(token: str, lang: str, score: int | None, max_comment: int) -> str:
-    """GET /s/{token}/{score}: the chosen score, reasons and a comment box. The script records the score on load."""
+    """GET /s/{token}/{score}: the chosen score, reasons and a comment box. The script records the score once a
+    person is seen (RECORD_SCORE_JS)."""
     t = TEXTS[lang]
     radios = "".join(
         f'<label><input type="radio" name="score" value="{n}"{" checked" if n == score else ""} required>'
@@ -78,7 +91,7 @@ def score_page(token: str, lang: str, score: int | None, max_comment: int) -> st
     body = (
         f'<form id="f" method="post" action="{action}" data-score="{"" if score is None else score}" '
         f'data-saved="{escape(t["saved"])}">'
-        f'<input type="hidden" name="lang" value="{escape(lang)}">'
+        f'<input type="hidden" name="lang" value="{escape(lang)}"><input type="hidden" name="webdriver" value="">'
         f'<fieldset><legend><h1>{escape(t["question"])}</h1></legend>'
         f'<div class="scale">{radios}</div>'
         f'<div class="ends" aria-hidden="true"><span>{escape(t["low"])}</span><span>{escape(t["high"])}</span></div>'

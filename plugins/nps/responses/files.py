@@ -31,6 +31,7 @@ import psycopg
 
 from nps.collector.i18n import LANGUAGES, REASONS
 from nps.config import settings, state_dir
+from nps.responses.known import UNKNOWN_SURVEY, unknown_surveys
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def _reject(path: Path, reason: str) -> None:
 
 
 def require_known_survey() -> bool:
-    """Answers must belong to a survey we sent (`raw.survey_sends`); `NPS_FILE_DROP_REQUIRE_KNOWN_SURVEY=0` lifts it."""
+    """Apply `known.unknown_surveys` to files; `NPS_FILE_DROP_REQUIRE_KNOWN_SURVEY=0` lifts it for a tool's own ids."""
     return os.environ.get("NPS_FILE_DROP_REQUIRE_KNOWN_SURVEY", "1") != "0"
 
 
@@ -147,17 +148,10 @@ def load_file(conn: psycopg.Connection, path: Path, as_of: datetime, run_id: str
     except (FileRejected, csv.Error) as exc:
         _reject(path, str(exc))
         return {"file": path.name, "status": "rejected"}
-    if require_known_survey() and parsed.rows:
-        ids = list({r["survey_id"] for r in parsed.rows})
-        known = {r[0] for r in conn.execute("select survey_id from raw.survey_sends where survey_id = any(%s)",
-                                            (ids,))}
-        keep = []
-        for row in parsed.rows:
-            if row["survey_id"] in known:
-                keep.append(row)
-            else:
-                parsed.bad.append((row["line"], "unknown survey_id (no send recorded)", row))
-        parsed.rows = keep
+    if require_known_survey():
+        unknown = unknown_surveys(conn, (r["survey_id"] for r in parsed.rows))
+        parsed.bad += [(r["line"], UNKNOWN_SURVEY, r) for r in parsed.rows if r["survey_id"] in unknown]
+        parsed.rows = [r for r in parsed.rows if r["survey_id"] not in unknown]
     total = len(parsed.rows) + len(parsed.bad)
     if total == 0:
         _reject(path, "no data rows")

@@ -1,4 +1,5 @@
-"""landing.* -> raw.*: answers (latest per survey wins), clicks and SendGrid events, with quarantine."""
+"""landing.* -> raw.*: answers (latest per survey wins, only those a person gave: `COUNTS`), clicks and SendGrid
+events, with quarantine."""
 
 from __future__ import annotations
 
@@ -7,9 +8,26 @@ import os
 
 import psycopg
 
+from nps.collector.pages import HUMAN_SIGNALS
+from nps.responses.known import UNKNOWN_SURVEY, unknown_surveys
+
 log = logging.getLogger(__name__)
 
 SURVEY_ID_RE = "^[A-Za-z0-9_-]{1,64}$"
+# Mail security gateways open the e-mail's links in a browser that runs the page's script (issue 25 #4).
+SCANNER_AGENTS = r"bot\M|crawl|spider|scan|headless|preview|proofpoint|mimecast|barracuda|safelinks"
+BURST_S = 30  # other scores of one survey opened from one client within this many seconds: every link was opened
+
+# The one rule for whether a landing answer `l` counts: a person was seen (a human signal), the agent is no known
+# scanner, and it is no burst (a submit is judged alone: a person may change the score on the form).
+COUNTS = """
+    coalesce(l.signal = any(%(human)s), false) and coalesce(l.user_agent, '') !~* %(scanner)s
+    and (l.signal = 'submit' or not exists (
+        select 1 from landing.responses o
+        where o.survey_id = l.survey_id and o.client_hash = l.client_hash and o.score <> l.score
+          and o.signal is distinct from 'submit'
+          and abs(extract(epoch from o.responded_at - l.responded_at)) <= %(burst)s))
+"""
 
 
 def settle_seconds() -> int:
@@ -37,18 +55,27 @@ def load_responses(conn: psycopg.Connection, run_id: str | None = None) -> dict:
     source = "landing.responses"
     with conn.transaction():
         wm = _watermark(conn, source)
+        conn.execute(f"""
+            create temp table _answers on commit drop as
+            select l.*, {COUNTS} as counts,
+                   case when l.survey_id !~ %(re)s then 'survey_id is not a survey id' end as problem
+            from landing.responses l where l.id > %(wm)s
+        """, {"wm": wm, "re": SURVEY_ID_RE, "human": list(HUMAN_SIGNALS), "scanner": SCANNER_AGENTS,
+              "burst": BURST_S})
+        ids = [r[0] for r in conn.execute("select distinct survey_id from _answers where problem is null")]
+        conn.execute("update _answers set problem = %s where problem is null and survey_id = any(%s)",
+                     (UNKNOWN_SURVEY, list(unknown_surveys(conn, ids))))
         quarantined = conn.execute("""
             insert into raw.quarantine (source, source_key, reason, payload, run_id)
-            select %(source)s, l.id::text, 'survey_id is not a survey id', to_jsonb(l), %(run_id)s
-            from landing.responses l
-            where l.id > %(wm)s and l.survey_id !~ %(re)s
-              and not exists (select 1 from raw.quarantine q where q.source = %(source)s and q.source_key = l.id::text)
-        """, {"source": source, "run_id": run_id, "wm": wm, "re": SURVEY_ID_RE}).rowcount
+            select %(source)s, a.id::text, a.problem, to_jsonb(a) - 'problem' - 'counts', %(run_id)s from _answers a
+            where a.problem is not null
+              and not exists (select 1 from raw.quarantine q where q.source = %(source)s and q.source_key = a.id::text)
+        """, {"source": source, "run_id": run_id}).rowcount
+        not_counted = conn.execute("select count(*) from _answers where problem is null and not counts").fetchone()[0]
         upserted = conn.execute("""
             with latest as (
                 select distinct on (survey_id) survey_id, score, comment, reasons, language, responded_at
-                from landing.responses
-                where id > %(wm)s and survey_id ~ %(re)s
+                from _answers where problem is null and counts
                 order by survey_id, responded_at desc, id desc
             )
             insert into raw.survey_responses as r (survey_id, score, comment, reasons, language, channel,
@@ -62,9 +89,10 @@ def load_responses(conn: psycopg.Connection, run_id: str | None = None) -> dict:
                   and (r.score, r.comment, r.reasons, r.language, r.channel, r.responded_at)
                       is distinct from (excluded.score, excluded.comment, excluded.reasons, excluded.language,
                                         excluded.channel, excluded.responded_at)
-        """, {"wm": wm, "re": SURVEY_ID_RE}).rowcount
+        """).rowcount
         new = _advance(conn, source, "landing.responses", wm)
-    return {"responses_upserted": upserted, "responses_quarantined": quarantined, "responses_watermark": new}
+    return {"responses_upserted": upserted, "responses_quarantined": quarantined,
+            "responses_not_counted": not_counted, "responses_watermark": new}
 
 
 def load_clicks(conn: psycopg.Connection, run_id: str | None = None) -> dict:

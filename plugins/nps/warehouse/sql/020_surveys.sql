@@ -12,6 +12,12 @@ create table if not exists landing.responses (
     received_at     timestamptz not null default now(),
     source          text not null default 'web'    -- web | spool
 );
+-- How the answer was given, kept to audit it (issue 25 #4: mail gateways open links and run the page's script);
+-- nps_load_responses counts only answers with a human signal. Added by ALTER: existing warehouses re-run this file.
+alter table landing.responses add column if not exists signal text;        -- pointer | touch | key | visible_3s | submit
+alter table landing.responses add column if not exists webdriver boolean;  -- navigator.webdriver as the page saw it
+alter table landing.responses add column if not exists user_agent text;
+alter table landing.responses add column if not exists client_hash text;   -- HMAC of the client address, never the IP
 
 create table if not exists landing.clicks (
     id              bigserial primary key,
