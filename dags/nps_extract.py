@@ -22,6 +22,8 @@ that `nps_transform` is scheduled on.
 - Bitrix24: incremental by `DATE_MODIFY` from the watermark in `raw.load_state`; a backfill of an old date
   reads nothing (raw already holds a newer state); delete the `crm.*` rows of `raw.load_state` to reload fully.
 - Bad rows go to `raw.quarantine`; above 5 % of an entity's rows the task fails naming source and reason.
+  1C documents with an empty or invalid date (no window reads them) are recorded there too, every night, and
+  counted as `undated` in the summary (not in the 5 %).
 - Names of 1C objects/fields: `plugins/nps/extract/onec_mapping.yml` (override with `NPS_ONEC_MAPPING`).
 
 Re-running a day changes nothing. Param `force`: rewrite rows even when their version is unchanged (after a

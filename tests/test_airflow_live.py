@@ -1,10 +1,10 @@
 """Operating it for real: `airflow standalone` (scheduler, dag-processor, api-server, triggerer) on the project's
-Postgres, driven through the REST API with `apache-airflow-client` and token auth: trigger `nps_extract` for a date
-against the fakes, wait for it and for the Asset-triggered `nps_transform` to succeed, then stop everything."""
+Postgres with the login `.nps/env` configures: sign in with the README's admin / admin (REST and the UI's sign-in
+page), then drive it through the REST API with `apache-airflow-client` and token auth: trigger `nps_extract` for a
+date against the fakes, wait for it and for the Asset-triggered `nps_transform` to succeed, then stop everything."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,10 +15,26 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bi_support import CHROMIUM, CHROMIUM_ARGS
 from conftest import free_port
+
+from nps import envfile
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
+LOGIN = ("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+
+
+def _login_settings() -> dict[str, str]:
+    """Airflow's login settings as `.nps/env` exports them to `make airflow` (sourced in a clean shell)."""
+    script = envfile.render() + "".join(f'printf "%s\\n" "${name}"; ' for name in LOGIN)
+    out = subprocess.run(["bash", "-c", script], env={"PATH": os.environ["PATH"]}, capture_output=True, text=True,
+                         check=True).stdout
+    return dict(zip(LOGIN, out.splitlines(), strict=True))
+
+
+def _sign_in(base: str, password: str) -> httpx.Response:
+    return httpx.post(f"{base}/auth/token", json={"username": "admin", "password": password}, timeout=10)
 
 
 def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Path):
@@ -34,13 +50,15 @@ def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Pat
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def standalone(tmp_path, warehouse_url, fake_stack):
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory, warehouse_url, fake_stack):
+    tmp_path = tmp_path_factory.mktemp("airflow-live")
     port = free_port()
     home = tmp_path / "airflow"
     home.mkdir()
     env = dict(os.environ)
     env.update(fake_stack.airflow_env())
+    env.update(_login_settings())
     env.update({
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__API__PORT": str(port),
@@ -63,12 +81,9 @@ def standalone(tmp_path, warehouse_url, fake_stack):
                 return False
 
         _wait(healthy, 180, "the api-server", proc, log)
-        passwords = home / "simple_auth_manager_passwords.json.generated"
-        _wait(passwords.exists, 60, "the admin password file", proc, log)
-        password = json.loads(passwords.read_text())["admin"]
-        token = httpx.post(f"{base}/auth/token", json={"username": "admin", "password": password},
-                           timeout=10).json()["access_token"]
-        yield base, token, proc, log
+        answer = _sign_in(base, "admin")
+        assert answer.status_code == 201, f"admin / admin refused: {answer.status_code} {answer.text}"
+        yield base, answer.json()["access_token"], proc, log
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -86,6 +101,33 @@ def standalone(tmp_path, warehouse_url, fake_stack):
                 "select format('raw.%I', table_name) from information_schema.tables "
                 "where table_schema = 'raw' and table_name <> 'quarantine'")]
             conn.execute(f"truncate {', '.join(raw_tables)}")
+
+
+def test_readme_login_gets_a_token(standalone):
+    base, token, _, _ = standalone          # the fixture signed in with admin / admin
+    assert httpx.get(f"{base}/api/v2/dags", params={"limit": 1}, headers={"Authorization": f"Bearer {token}"},
+                     timeout=10).status_code == 200
+    assert _sign_in(base, "not-admin").status_code == 401
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed (`make browser`)")
+def test_readme_login_in_the_ui_sign_in_page(standalone):
+    from playwright.sync_api import sync_playwright
+
+    base, _, _, _ = standalone
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/auth/login")
+            page.fill("input[name=username]", "admin")
+            page.fill("input[name=password]", "admin")
+            page.click("button[type=submit]")
+            page.wait_for_url(lambda url: "/auth/login" not in url, timeout=30_000)
+            # signed in: the UI's session cookie opens the API
+            assert page.request.get(f"{base}/api/v2/dags?limit=1").status == 200
+        finally:
+            browser.close()
 
 
 def test_trigger_extract_and_the_asset_triggered_transform(standalone):

@@ -123,6 +123,19 @@ def test_digest_content_per_manager_rendered_and_localized(env):
     assert "0/10" in text
 
 
+def test_digest_shows_the_1c_sale_of_a_case_without_an_order(env):
+    db = env
+    add_case(db, "s-counter", assigned_by="7", order_number=None, delivered_at=None, promised_date=None,
+             delay_days=None, is_in_full=True)          # a counter sale, as ops.detractor_cases gives it
+    s = settings()
+    cases.open_cases(db, day("2026-03-02"), s)
+    directory = owners.load_directory(db, s.managers_relation, s.fallback_email, s.default_language)
+    (planned,) = digest.plan(db, day("2026-03-02"), s.cases_relation, directory)
+    _, text, _ = digest.render(planned, BusinessCalendar(""), "Europe/Kyiv")
+    assert "   Замовлення: без замовлення (реалізація 1С p-s-counter)\n" in text
+    assert "   Доставка: доставки в 1С немає\n" in text
+
+
 def test_digest_sent_exactly_once_across_reruns_and_retries(env, fakes):
     db = env
     add_case(db, "s-1", assigned_by="7")

@@ -118,3 +118,60 @@ def test_digest_renders_in_every_language(lang):
     assert t["overdue_by"].format(days=i18n.count(lang, "bday", 3)) in text     # Wed 25.02 -> Mon 02.03
     assert "Za późno &amp; drogo" in html and f'lang="{lang}"' in html
     assert subject == t["subject"].format(new=0, overdue=1, date=i18n.fmt_date(lang, date(2026, 3, 2)))
+
+
+def _case(survey_id: str, **overrides) -> dict:
+    from datetime import UTC, datetime
+
+    case = {"survey_id": survey_id, "kind": "detractor", "customer_name": f"Customer {survey_id}",
+            "company_name": None, "phone": None, "email": None, "region": None, "purchase_id": f"sale-{survey_id}",
+            "order_number": "ЗК00-000123", "delivered_at": None, "promised_date": date(2026, 2, 24),
+            "delay_days": None, "is_in_full": True, "score": 3, "reasons": [], "comment": None,
+            "responded_at": datetime(2026, 2, 27, 8, tzinfo=UTC), "sla_due_date": date(2026, 3, 3), "status": "open"}
+    return {**case, **overrides}
+
+
+def _render(lang: str, **lists) -> tuple[str, str, str]:
+    from nps.closeloop.digest import Digest, render
+
+    return render(Digest("m@firm.ua", None, lang, date(2026, 3, 2), **lists), BusinessCalendar(""), "Europe/Kyiv")
+
+
+@pytest.mark.parametrize(("lang", "line"), [("uk", "Доставка: обіцяно 24.02.2026, не доставлено\n"),
+                                            ("en", "Delivery: promised 2026-02-24, not delivered\n")],
+                         ids=["uk", "en"])
+def test_undelivered_purchase_is_not_called_in_full(lang, line):
+    # the shipment was complete (is_in_full) but never arrived: only "not delivered"
+    _, text, html = _render(lang, new=[_case("s-lost")])
+    assert line in text
+    assert i18n.strings(lang)["in_full"] not in text and i18n.strings(lang)["in_full"] not in html
+
+
+@pytest.mark.parametrize(("lang", "order", "delivery"), [
+    ("uk", "Замовлення: без замовлення (реалізація 1С sale-s-counter)", "Доставка: доставки в 1С немає"),
+    ("en", "Order: no order (1C sale sale-s-counter)", "Delivery: no delivery in 1C"),
+], ids=["uk", "en"])
+def test_case_without_order_shows_its_1c_sale(lang, order, delivery):
+    counter_sale = _case("s-counter", order_number=None, promised_date=None)   # the model: no order, "in full"
+    _, text, html = _render(lang, new=[counter_sale, _case("s-none", order_number=None, purchase_id=None)])
+    assert f"   {order}\n" in text and f"   {delivery}\n" in text
+    assert f"   {i18n.strings(lang)['order']}: {i18n.strings(lang)['order_unknown']}\n" in text
+    assert "sale-s-counter" in html and i18n.strings(lang)["in_full"] not in text
+
+
+@pytest.mark.parametrize("lang", ["uk", "en"])
+def test_subject_counts_the_cases_the_body_lists(lang):
+    import re
+
+    t = i18n.strings(lang)
+    late_new = _case("s-late", sla_due_date=date(2026, 2, 25), customer_name="Late New")   # Wed -> Mon: 3 days
+    fresh = _case("s-fresh", customer_name="Fresh New")
+    repeat = _case("s-repeat", sla_due_date=date(2026, 2, 26), customer_name="Repeat Old")
+    subject, text, _ = _render(lang, new=[late_new, fresh], overdue=[repeat])
+    assert subject == t["subject"].format(new=1, overdue=2, date=i18n.fmt_date(lang, date(2026, 3, 2)))
+    headings = dict(re.findall(r"^== (.+) \((\d+)\) ==$", text, re.M))
+    assert headings == {t["section_new"]: "1", t["section_overdue"]: "2"}
+    new_part, overdue_part = text.split(f"== {t['section_overdue']} (2) ==")
+    assert "Fresh New" in new_part and "Late New" not in new_part and t["overdue_by"].split(" {")[0] not in new_part
+    assert overdue_part.index("Late New") < overdue_part.index("Repeat Old")          # earliest due first
+    assert t["overdue_by"].format(days=i18n.count(lang, "bday", 3)) in overdue_part

@@ -183,18 +183,47 @@ def test_malformed_rows_are_quarantined_and_the_run_continues(onec, raw, warehou
     try:
         with caplog.at_level("INFO"):
             stats = load(onec, warehouse_url)
-        assert stats["sales"]["quarantined"] == 1  # Date "31.12.2025" is not in the window's filter: never read
+        assert stats["sales"]["quarantined"] == 1
+        # Date "31.12.2025" sorts after any window's end: found by the undated read, not the window's
+        assert stats["sales"]["undated"] == 1
         stats_all = load(onec, warehouse_url, start=datetime(2025, 12, 31, tzinfo=KYIV), lookback=0)
         q = raw.execute("select source, source_key, reason, payload->>'Number' from raw.quarantine "
                         "order by reason").fetchall()
         assert ("onec.sales", None, "Ref_Key is empty", "NO-KEY") in q
-        assert stats_all["sales"]["quarantined"] == 1
-        assert count(raw, "raw.quarantine") == 1  # the same bad row, twice read, once recorded
+        assert stats_all["sales"]["quarantined"] == 1 and stats_all["sales"]["undated"] == 1
+        assert count(raw, "raw.quarantine") == 2  # the same bad rows, twice read, once recorded each
         assert count(raw, "raw.onec_sales") == len(sales)  # every good document still loaded
         assert "1C summary" in caplog.text and "quarantined" in caplog.text
     finally:
         onec.delete(SALES, bad["Ref_Key"])
         onec.sets[SALES].delete(keyless_ref)
+
+
+def test_documents_without_a_usable_date_are_reported_every_night(onec, raw, warehouse_url, caplog):
+    sales, orders = onec.all(SALES), onec.all(ORDERS)
+    empty = {**sales[0], "Ref_Key": "da7e0000-0000-4000-8000-000000000001", "Date": "0001-01-01T00:00:00"}
+    typo = {**sales[1], "Ref_Key": "da7e0000-0000-4000-8000-000000000002", "Date": "3026-02-01T00:00:00"}
+    missing = {k: v for k, v in orders[0].items() if k != "Date"} | {"Ref_Key": "da7e0000-0000-4000-8000-000000000003"}
+    for set_name, doc in ((SALES, empty), (SALES, typo), (ORDERS, missing)):
+        onec.upsert(set_name, doc)
+    try:
+        with caplog.at_level("WARNING"):
+            stats = load(onec, warehouse_url)
+        assert (stats["sales"]["undated"], stats["orders"]["undated"]) == (2, 1)
+        assert stats["sales"]["quarantined"] == stats["orders"]["quarantined"] == 0  # not in the threshold's share
+        assert count(raw, "raw.onec_sales") == len(sales) and count(raw, "raw.onec_orders") == len(orders)
+        q = dict(raw.execute("select source_key, source || ': ' || reason from raw.quarantine").fetchall())
+        assert q == {
+            empty["Ref_Key"]: "onec.sales: Date is empty: no date window reads this document",
+            typo["Ref_Key"]: "onec.sales: Date 3026-02-01T00:00:00 is beyond any date window: this document is never read",
+            missing["Ref_Key"]: "onec.orders: Date is missing: no date window reads this document"}
+        assert "2 documents have an empty or invalid Date" in caplog.text
+        again = load(onec, warehouse_url, run_id="run-2")  # every night again, recorded once
+        assert again["sales"]["undated"] == 2 and count(raw, "raw.quarantine") == 3
+    finally:
+        onec.delete(SALES, empty["Ref_Key"])
+        onec.delete(SALES, typo["Ref_Key"])
+        onec.delete(ORDERS, missing["Ref_Key"])
 
 
 def test_quarantine_above_threshold_fails_with_a_clear_message(onec, raw, warehouse_url, monkeypatch):

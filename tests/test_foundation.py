@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import pytest
 
 from nps import envfile, warehouse
 
@@ -33,6 +36,23 @@ def test_env_jwt_secret_is_long_enough():
     out = subprocess.run(["bash", "-c", script], env={"PATH": os.environ["PATH"]}, capture_output=True,
                          text=True, check=True).stdout
     assert len(out.encode()) >= 64
+
+
+def test_env_file_trusts_the_webhooks_of_the_local_fake_sendgrid(tmp_path, monkeypatch):
+    from nps.fakes.sendgrid import SendGridFake
+
+    monkeypatch.setenv("NPS_STATE_DIR", str(tmp_path))  # a fresh checkout: `make fakes` has not made its data yet
+    base = {"PATH": os.environ["PATH"]}
+
+    def sourced(env: dict) -> str:
+        script = envfile.render(env) + 'printf "%s" "${NPS_SENDGRID_WEBHOOK_PUBLIC_KEY:-}"'
+        return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+
+    key = sourced(base)
+    assert key == SendGridFake(tmp_path / "fake-data" / "sendgrid").public_key  # what `make fakes` signs with
+    assert sourced({**base, "NPS_SENDGRID_WEBHOOK_PUBLIC_KEY": "mine"}) == "mine"  # an exported value wins
+    real = json.dumps({"conn_type": "http", "host": "https://api.sendgrid.com", "password": "SG.real"})
+    assert sourced({**base, "AIRFLOW_CONN_NPS_SENDGRID": real}) == ""  # the real SendGrid: its key is yours to set
 
 
 def test_postgres_listens_on_loopback_tcp(server_url):
@@ -62,6 +82,34 @@ def test_bi_role_reads_marts_only(db):
         assert not db.execute("select has_table_privilege('nps_bi', 'ops._probe', 'select')").fetchone()[0]
     finally:
         db.execute("drop table marts._probe; drop table ops._probe")
+
+
+def _as_role(warehouse_url: str, role: str) -> str:
+    from collector_support import COLLECTOR_TEST_PASSWORD
+
+    if role == "nps_collector":
+        return warehouse.collector_dsn(warehouse_url, COLLECTOR_TEST_PASSWORD)
+    return warehouse.bi_dsn(warehouse_url, "tests-bi-password")  # the password test_dbt_transform sets
+
+
+@pytest.mark.parametrize("role", ["nps_collector", "nps_bi"])
+def test_service_roles_do_their_job_and_nothing_else(warehouse_url, db, role):
+    dsn = _as_role(warehouse_url, role)
+    db.execute("create table if not exists marts._probe (x int)")
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            if role == "nps_collector":
+                conn.execute("insert into landing.clicks (survey_id, clicked_at) values ('probe', now())")
+            else:
+                conn.execute("select count(*) from marts._probe")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("create temp table t (x int)")
+        # Airflow's metadata database (this session's, on the same server) refuses them at the door
+        airflow, _ = warehouse.airflow_database(warehouse_url)
+        with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+            psycopg.connect(urlunsplit(urlsplit(dsn)._replace(path=f"/{airflow}")), connect_timeout=5).close()
+    finally:
+        db.execute("drop table marts._probe; delete from landing.clicks where survey_id = 'probe'")
 
 
 def test_requirements_lock_is_fully_pinned():

@@ -38,7 +38,7 @@ def queue(db):
     db.execute(f"drop table if exists {QUEUE}")
     db.execute(f"""create table {QUEUE} (survey_id text, kind text, purchase_id text, customer_ref text, email text,
                    language text, customer_name text, due_date date, days_late int)""")
-    db.execute("truncate raw.survey_sends, raw.sendgrid_suppressions")
+    db.execute("truncate raw.survey_sends, raw.sendgrid_suppressions, raw.sendgrid_events")
 
     def add(rows: list[dict]) -> None:
         with db.cursor().copy(f"copy {QUEUE} ({', '.join(COLUMNS)}) from stdin") as copy:
@@ -401,6 +401,36 @@ def test_server_error_is_unknown(db, queue, fake):
     with pytest.raises(OutcomeUnknown, match="HTTP 500"):
         send()
     assert statuses(db) == {"unknown": 2}
+
+
+def test_unknown_sends_that_sendgrid_took_become_sent_from_its_events(db, queue, fake):
+    fake.faults.fail_next = 1
+    queue(rows(3))
+    with pytest.raises(OutcomeUnknown):
+        send()
+    now = datetime.now(KYIV)  # and one left 'claimed' by a killed task: unknown at the next start, then reconciled
+    db.execute("""insert into raw.survey_sends (survey_id, kind, purchase_id, customer_ref, email, language, status,
+                  logical_date, claimed_at) values ('k1', 'invite', 'p', 'c', 'e@x.com', 'uk', 'claimed', %s, %s)""",
+               (DAY, now))
+    first = datetime(2026, 3, 2, 10, 0, 5, tzinfo=KYIV)
+    events = [("e1", "delivered", "s00000", "invite", first + timedelta(seconds=3)),
+              ("e2", "processed", "s00000", "invite", first),
+              ("e3", "open", "s00001", "invite", first + timedelta(hours=2)),
+              ("e4", "processed", "s00002", "reminder", first),  # another send of that survey: not this one
+              ("e5", "bounce", "k1", "invite", first)]
+    with db.cursor() as cur:
+        cur.executemany("insert into raw.sendgrid_events (sg_event_id, event, survey_id, kind, occurred_at, payload) "
+                        "values (%s, %s, %s, %s, %s, '{}')", events)
+    before = len(fake.messages())
+    report = send()
+    assert (report.unknown_reconciled, report.orphans_marked_unknown) == (3, 1)
+    assert report.requests == 0 and len(fake.messages()) == before  # never re-sent
+    assert dict((r[0], r[1:]) for r in db.execute("select survey_id, status, sent_at from raw.survey_sends")) == {
+        "s00000": ("sent", first), "s00001": ("sent", first + timedelta(hours=2)), "s00002": ("unknown", None),
+        "k1": ("sent", first)}
+    assert db.execute("select error from raw.survey_sends where survey_id = 'k1'").fetchone()[0] == (
+        f"{sender.RECONCILED_NOTE}: {sender.ORPHAN_ERROR}")
+    assert send().unknown_reconciled == 0
 
 
 def test_bad_api_key_sends_nothing_and_releases(db, queue, fake, monkeypatch):

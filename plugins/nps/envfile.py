@@ -49,7 +49,17 @@ def _secrets(path: Path) -> dict:
     return values
 
 
-def _airflow_db_url(warehouse: str) -> str:
+def airflow_passwords_file(airflow_home: Path) -> Path:
+    """Local development only: the simple auth manager's passwords file with the README's login admin / admin
+    (without it Airflow generates a random password into AIRFLOW_HOME)."""
+    path = airflow_home / "simple_auth_manager_passwords.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"admin": "admin"}) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def airflow_db_url(warehouse: str) -> str:
     """Airflow's metadata DB: database `airflow` on the warehouse's server, psycopg 3 driver."""
     base, _, _ = warehouse.rpartition("/")
     return base.replace("postgresql://", "postgresql+psycopg://", 1) + "/airflow"
@@ -76,6 +86,7 @@ def render(env: dict[str, str] | None = None) -> str:
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Europe/Kyiv",
         "AIRFLOW__CORE__FERNET_KEY": secret["fernet_key"],
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_passwords_file(state / "airflow")),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(airflow_port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{airflow_port}",
@@ -98,7 +109,7 @@ def render(env: dict[str, str] | None = None) -> str:
     }
     defaults: dict[str, str] = {
         "NPS_WAREHOUSE_URL": warehouse,
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _airflow_db_url(warehouse),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db_url(warehouse),
         "NPS_TOKEN_SECRET": secret["token_secret"],
         "NPS_CUSTOMER_KEY_SECRET": secret["warehouse_key"],
         "SUPERSET_SECRET_KEY": secret["superset_secret_key"],
@@ -118,6 +129,12 @@ def render(env: dict[str, str] | None = None) -> str:
             "conn_type": "http", "host": f"http://127.0.0.1:{port['NPS_FAKE_SENDGRID_PORT']}",
             "password": "SG.fake-demo-key"}),
     }
+    fake_sendgrid = defaults["AIRFLOW_CONN_NPS_SENDGRID"]
+    if (env.get("AIRFLOW_CONN_NPS_SENDGRID") or fake_sendgrid) == fake_sendgrid:
+        # SendGrid is the fake of `make fakes`: the collector verifies the webhooks it signs
+        key = fake_sendgrid_public_key(env)
+        if key:
+            defaults["NPS_SENDGRID_WEBHOOK_PUBLIC_KEY"] = key
     if not external:
         # the collector's own login: INSERT on landing only (contract §5); with an external warehouse, export it
         pg = local_postgres()
@@ -133,6 +150,25 @@ def render(env: dict[str, str] | None = None) -> str:
     for name, value in defaults.items():
         lines.append(f'if [ -z "${{{name}:-}}" ]; then {name}={shlex.quote(value)}; fi; export {name}')
     return "\n".join(lines) + "\n"
+
+
+def fake_sendgrid_public_key(env: dict[str, str]) -> str | None:
+    """The public key of the fake SendGrid of `make fakes`: its data's signing key (default data made now if
+    `make fakes` has not made it yet, as it would, so a collector started first knows the key too)."""
+    if env.get("NPS_FAKE_DATA"):
+        data = Path(env["NPS_FAKE_DATA"])
+    else:
+        from nps.fakes.cli import _default_data
+
+        data = _default_data()
+    key_file = data / "sendgrid" / "webhook_key.pem"
+    if not key_file.is_file():  # the fake makes a new key at each start: nothing to configure ahead
+        return None
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from nps.collector.webhook import public_key_b64
+
+    return public_key_b64(load_pem_private_key(key_file.read_bytes(), password=None))
 
 
 def _dbt_profile_env(url: str) -> dict[str, str]:

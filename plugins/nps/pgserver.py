@@ -164,6 +164,7 @@ class LocalPostgres:
             self.init()
         self._prepare_permissions()
         if self.is_running():
+            self.ensure_databases()  # idempotent: a server started by an earlier version gets today's setup
             return
         port = self.port
         if not _port_free(port):
@@ -208,6 +209,8 @@ class LocalPostgres:
             for name in DATABASES:
                 if name not in existing:
                     conn.execute(f'create database "{name}"')
+            # our own server: only the superuser enters its maintenance databases (warehouse.confine_roles: the rest)
+            conn.execute("revoke connect, temporary on database postgres, template1 from public")
 
 
 def local_postgres() -> LocalPostgres:

@@ -53,8 +53,8 @@ def case_details(conn: psycopg.Connection, relation: str, survey_ids: list[str])
     if not survey_ids:
         return {}
     query = sql.SQL("""
-        select survey_id::text as survey_id, customer_name, company_name, phone, email, region, order_number,
-               delivered_at, promised_date, delay_days, is_in_full, score, reasons, comment, responded_at
+        select survey_id::text as survey_id, purchase_id, customer_name, company_name, phone, email, region,
+               order_number, delivered_at, promised_date, delay_days, is_in_full, score, reasons, comment, responded_at
           from {rel} where survey_id::text = any(%s)
     """).format(rel=_ident(relation))
     with conn.cursor(row_factory=dict_row) as cur:
@@ -115,18 +115,44 @@ def _delivery(lang: str, case: dict) -> str:
     if promised is not None:
         parts.append(t["promised_on"].format(date=i18n.fmt_date(lang, promised)))
     if delivered is None:
-        parts.append(t["not_delivered"])
-    else:
-        delay = case.get("delay_days")
-        if delay is not None and delay > 0:
-            parts.append(t["late_by"].format(days=i18n.count(lang, "day", int(delay))))
-        elif delay is not None:
-            parts.append(t["on_time"])
+        # is_in_full measures shipping: never "in full" unless it arrived; 1C has deliveries only for orders
+        parts.append(t["not_delivered"] if case.get("order_number") or promised else t["no_delivery"])
+        return ", ".join(parts)
+    delay = case.get("delay_days")
+    if delay is not None and delay > 0:
+        parts.append(t["late_by"].format(days=i18n.count(lang, "day", int(delay))))
+    elif delay is not None:
+        parts.append(t["on_time"])
     if case.get("is_in_full") is True:
         parts.append(t["in_full"])
     elif case.get("is_in_full") is False:
         parts.append(t["not_in_full"])
-    return ", ".join(parts) or t["none"]
+    return ", ".join(parts)
+
+
+def _order(lang: str, case: dict) -> str:
+    """The 1C order number, else the sale's 1C key (purchase_id): the one reference in the row that 1C can find."""
+    t = i18n.strings(lang)
+    if case.get("order_number"):
+        return case["order_number"]
+    if case.get("purchase_id"):
+        return t["no_order_sale"].format(sale=case["purchase_id"])
+    return t["order_unknown"]
+
+
+def is_overdue(case: dict, today: date) -> bool:
+    """A detractor case past its response due date: the one rule for the overdue section, the subject's count and
+    the 'overdue by' line."""
+    return case.get("kind") == "detractor" and case.get("sla_due_date") is not None and case["sla_due_date"] < today
+
+
+def sections(digest: Digest) -> dict[str, list[dict]]:
+    """The cases the body lists, per section in order; the subject counts these. A new case already past its due
+    date is listed (and counted) as overdue."""
+    late = [c for c in digest.new if is_overdue(c, digest.day)]
+    return {"new": [c for c in digest.new if not is_overdue(c, digest.day)],
+            "overdue": sorted(late + digest.overdue, key=lambda c: c["sla_due_date"]),
+            "passives": digest.passives}
 
 
 def view(lang: str, case: dict, today: date, calendar: BusinessCalendar, tz: ZoneInfo) -> dict:
@@ -136,7 +162,7 @@ def view(lang: str, case: dict, today: date, calendar: BusinessCalendar, tz: Zon
     if isinstance(responded, datetime):
         responded = responded.astimezone(tz)
     overdue_by = None
-    if case.get("kind") == "detractor" and case.get("sla_due_date") and case["sla_due_date"] < today:
+    if is_overdue(case, today):
         days = max(calendar.business_days_between(case["sla_due_date"], today), 1)
         overdue_by = t["overdue_by"].format(days=i18n.count(lang, "bday", days))
     score = case.get("score")
@@ -147,7 +173,7 @@ def view(lang: str, case: dict, today: date, calendar: BusinessCalendar, tz: Zon
         "phone": case.get("phone"),
         "email": case.get("email"),
         "region": case.get("region"),
-        "order": case.get("order_number"),
+        "order": _order(lang, case),
         "delivery": _delivery(lang, case),
         "score": f"{score}/10" if score is not None else t["none"],
         "score_value": score,
@@ -167,21 +193,16 @@ def render(digest: Digest, calendar: BusinessCalendar, timezone: str) -> tuple[s
     t = i18n.strings(lang)
     tz = ZoneInfo(timezone)
     day = i18n.fmt_date(lang, digest.day)
-    sections = [
-        {"title": t["section_new"], "kind": "new",
-         "cases": [view(lang, c, digest.day, calendar, tz) for c in digest.new]},
-        {"title": t["section_overdue"], "kind": "overdue",
-         "cases": [view(lang, c, digest.day, calendar, tz) for c in digest.overdue]},
-        {"title": t["section_passives"], "kind": "passives",
-         "cases": [view(lang, c, digest.day, calendar, tz) for c in digest.passives]},
-    ]
+    listed = sections(digest)
     context = {
         "t": t, "lang": lang,
         "greeting": t["greeting_name"].format(name=digest.manager_name) if digest.manager_name else t["greeting"],
         "intro": t["intro"].format(date=day),
-        "sections": [s for s in sections if s["cases"]],
+        "sections": [{"title": t[f"section_{kind}"], "kind": kind,
+                      "cases": [view(lang, c, digest.day, calendar, tz) for c in cases]}
+                     for kind, cases in listed.items() if cases],
     }
-    subject = t["subject"].format(new=len(digest.new), overdue=len(digest.overdue), date=day)
+    subject = t["subject"].format(new=len(listed["new"]), overdue=len(listed["overdue"]), date=day)
     text = _ENV.get_template("digest.txt").render(context)
     html = _ENV.get_template("digest.html").render(context)
     return subject, text, html

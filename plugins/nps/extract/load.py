@@ -117,6 +117,7 @@ class TableLoad:
         self.stats: Counter = Counter()
         self._db_stats: Counter = Counter()  # written only by the database thread, merged by close()
         self.bad: list[tuple[str | None, str, str]] = []  # (key, reason, payload)
+        self.undated: list[tuple[str | None, str, str]] = []  # the same, for objects no read window returns
         self.seen: set[str] = set()
         self.bad_keys: set[str] = set()
         self.stored: dict[str, str | None] = {}  # key -> version of stored rows in the window
@@ -294,6 +295,18 @@ class TableLoad:
         self.bad.append((key, reason, payload))
         self.stats["quarantined"] += 1
 
+    def add_undated(self, raws: Iterable[msgspec.Raw | bytes], reason: Callable[[object], str]) -> None:
+        """Objects that no read window returns (a document without a usable date): quarantined with `reason(obj)`
+        each time they are seen, counted as `undated`, and kept out of the threshold (they would fail every night
+        until someone fixes them in the source)."""
+        for raw in raws:
+            obj = msgspec.json.decode(raw)
+            key = key_of(obj, self.key_field)
+            if key:
+                self.bad_keys.add(key)
+            self.undated.append((key, reason(obj), bytes(raw).decode("utf-8")))
+            self.stats["undated"] += 1
+
     # -- vanished objects ------------------------------------------------------------------------------------
 
     def vanished(self) -> list[str]:
@@ -362,7 +375,8 @@ class TableLoad:
 
     def write_quarantine(self) -> None:
         """Bad rows, once each: a re-run of the same interval adds no duplicates."""
-        if not self.bad:
+        bad = self.bad + self.undated
+        if not bad:
             return
         with self.conn.cursor() as cur:
             cur.executemany(
@@ -372,7 +386,7 @@ class TableLoad:
                 "and q.source_key is not distinct from %(key)s and q.reason = %(reason)s "
                 "and q.payload = %(payload)s::jsonb)",
                 [{"source": self.spec.source, "key": key, "reason": reason, "payload": payload,
-                  "run_id": self.run_id, "at": self.loaded_at} for key, reason, payload in self.bad])
+                  "run_id": self.run_id, "at": self.loaded_at} for key, reason, payload in bad])
 
 
 def get_watermark(conn: psycopg.Connection, source: str) -> str | None:

@@ -4,8 +4,10 @@
 (default look-back 45 days, `NPS_EXTRACT_LOOKBACK_DAYS`), so late edits, postings and deletion marks of recent
 documents are seen again; `DataVersion` decides what is rewritten. A document that was stored from this window
 and is no longer returned is fetched by key: gone (404) -> `deletion_mark = true` (never dropped from raw);
-still there (its Date moved out of the window) -> loaded as it is now. The customer catalog has no date: it is
-read whole each run (only changed versions are written). Deliveries (an information register): records whose
+still there (its Date moved out of the window) -> loaded as it is now. A document with an empty (0001-01-01),
+missing or far-off (year >= 3000) Date is in no window: one more read per document set finds those every night
+and reports them (`undated`, raw.quarantine) instead of losing them silently. The customer catalog has no date:
+it is read whole each run (only changed versions are written). Deliveries (an information register): records whose
 `ДатаДоставки` is in the window plus those still without a date; a record that disappears is removed from
 raw.onec_deliveries, as from the register.
 
@@ -92,7 +94,8 @@ CRM_SPECS = {
         PAYLOAD_CHANGED),
 }
 CRM_ENTITIES = ("contacts", "companies", "users")
-SUMMARY_COLUMNS = ("read", "inserted", "updated", "unchanged", "quarantined", "vanished", "duplicate", "lines")
+SUMMARY_COLUMNS = ("read", "inserted", "updated", "unchanged", "quarantined", "undated", "vanished", "duplicate",
+                   "lines")
 
 
 def _int_env(name: str, default: int) -> int:
@@ -190,6 +193,19 @@ def _onec_filter(entity: str, section: dict, lo: datetime, hi: datetime) -> str 
     return f"{field} ge {datetime_literal(lo)} and {field} lt {datetime_literal(hi)}"
 
 
+def _undated_filter(field: str) -> str:
+    """Documents no date window returns: 1C's empty date, a missing or unordered value (hence `not`), a year >= 3000."""
+    return f"not ({field} gt datetime'{parse.EMPTY_DATE}' and {field} lt datetime'3000-01-01T00:00:00')"
+
+
+def _undated_reason(obj, field: str) -> str:
+    try:
+        value = parse.onec_date(obj if isinstance(obj, dict) else {}, field, required=True)
+    except parse.BadRow as exc:
+        return f"{exc.reason}: no date window reads this document"
+    return f"{field} {value} is beyond any date window: this document is never read"
+
+
 def _strip_odata(raw: msgspec.Raw) -> bytes:
     """A single-object GET may carry `odata.metadata`: drop it so payloads look like the list's objects."""
     obj = msgspec.json.decode(raw)
@@ -247,6 +263,10 @@ def _load_onec_entity(conn: psycopg.Connection, client: OneCClient, entity: str,
                                  orderby=orderby):
             load.add_page(page)
             progress.page(len(page))
+        date_field = section["fields"].get("date")
+        if date_field:  # one more (normally empty) read a night, so such documents are reported, not silently lost
+            for page in client.pages(section["entity_set"], filter=_undated_filter(date_field), orderby=orderby):
+                load.add_undated(page, lambda obj: _undated_reason(obj, date_field))
         missing = load.vanished()
         gone: list[str] = []
         if missing:
@@ -266,6 +286,9 @@ def _load_onec_entity(conn: psycopg.Connection, client: OneCClient, entity: str,
     if stats["quarantined"]:
         log.warning("%s: %d rows quarantined (raw.quarantine, source '%s')", label, stats["quarantined"],
                     spec.source)
+    if stats["undated"]:
+        log.warning("%s: %d documents have an empty or invalid %s, so no date window reads them: fix them in 1C "
+                    "(raw.quarantine, source '%s')", label, stats["undated"], section["fields"]["date"], spec.source)
     return _as_dict(stats, progress.done())
 
 

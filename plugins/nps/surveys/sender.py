@@ -25,7 +25,8 @@ recorded: one accepted and one in flight.
 A crash or kill between claim and record leaves rows `claimed` (at most those two batches); the next start (a task
 retry or a re-run) turns them into `unknown` before anything else, under an advisory lock that keeps two senders
 from running at once. Dry-run claims are deleted instead (sandbox mode never delivers), and a real send may take
-over a `sandbox` row.
+over a `sandbox` row. Then `unknown` rows whose SendGrid events have arrived (`raw.sendgrid_events`, by survey id
+and kind: they carry our custom_args) become `sent` as of their earliest event, so the funnel counts them.
 
 Batching: the HTML and text parts are rendered in this repository (templates/, `nps.surveys.render`) into one
 language-neutral skeleton, and the per-recipient bits go in per-personalization `substitutions` (`-token-`,
@@ -71,6 +72,7 @@ MAX_SUBSTITUTION_BYTES = 10_000  # SendGrid's limit per personalization (keys + 
 MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit: a longer address cannot be delivered
 ADVISORY_LOCK = 0x6E7073_53454E44 & 0x7FFFFFFFFFFFFFFF  # "npsSEND": one sender per warehouse at a time
 ORPHAN_ERROR = "claimed by an attempt that ended before its outcome was recorded (crash or kill): never re-sent"
+RECONCILED_NOTE = "was unknown until SendGrid's events showed it sent"
 _PERSONALIZATION_FIELD = re.compile(r"^personalizations\.(\d+)\b")
 
 
@@ -119,6 +121,7 @@ class SendReport:
     released: int = 0
     orphans_marked_unknown: int = 0
     orphans_dry_run_released: int = 0
+    unknown_reconciled: int = 0
     requests: int = 0
     rate_limited: int = 0
     rate_limit_wait_s: float = 0.0
@@ -149,8 +152,9 @@ class SendReport:
         kinds = ", ".join(f"{k} {dict(v)}" for k, v in sorted(self.by_kind.items())) or "-"
         return (f"{mode}surveys for {self.day}: due {self.due}, sent {self.sent}, sandbox {self.sandbox}, "
                 f"failed {self.failed}, unknown {self.unknown} (+{self.orphans_marked_unknown} left claimed by a "
-                f"crashed attempt), skipped: by limit {self.skipped_by_limit}, already recorded "
-                f"{self.already_recorded}, invalid {self.invalid}; released {self.released}; "
+                f"crashed attempt; {self.unknown_reconciled} earlier unknown shown sent by SendGrid's events), "
+                f"skipped: by limit {self.skipped_by_limit}, already recorded {self.already_recorded}, invalid "
+                f"{self.invalid}; released {self.released}; "
                 f"requests {self.requests}, 429s {self.rate_limited} ({self.rate_limit_wait_s:.1f} s waited); "
                 f"per language: {langs}; per kind: {kinds}")
 
@@ -181,6 +185,22 @@ def recover_orphans(conn: psycopg.Connection) -> tuple[int, int]:
         log.warning("%d survey(s) were left 'claimed' by an earlier attempt: marked 'unknown', never re-sent",
                     unknown)
     return unknown, released
+
+
+def reconcile_unknown(conn: psycopg.Connection) -> int:
+    """`unknown` rows that SendGrid's events show it took become `sent` at their earliest event (a status only:
+    an `unknown` row is never re-sent either way)."""
+    reconciled = conn.execute("""
+        update raw.survey_sends s set status = 'sent', sent_at = e.first_event_at,
+               error = %s || coalesce(': ' || s.error, '')
+        from (select survey_id, kind, min(occurred_at) as first_event_at from raw.sendgrid_events
+              where (survey_id, kind) in (select survey_id, kind from raw.survey_sends where status = 'unknown')
+              group by survey_id, kind) e
+        where s.status = 'unknown' and (s.survey_id, s.kind) = (e.survey_id, e.kind)""",
+                              (RECONCILED_NOTE,)).rowcount
+    if reconciled:
+        log.info("%d survey(s) left 'unknown' went out after all (SendGrid's events): now 'sent'", reconciled)
+    return reconciled
 
 
 def recorded_keys(conn: psycopg.Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -400,6 +420,7 @@ class Sender:
                 conn.execute("select pg_advisory_lock(%s)", (ADVISORY_LOCK,))  # released when the session ends
                 (self.report.orphans_marked_unknown,
                  self.report.orphans_dry_run_released) = recover_orphans(conn)
+                self.report.unknown_reconciled = reconcile_unknown(conn)
                 self.send_all(conn, client, self.plan(conn))
         except SendAborted as exc:
             self.report.aborted = str(exc)

@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from nps.connections import postgres_connection
+from nps.envfile import airflow_db_url
 
 log = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).parent / "sql"
@@ -56,6 +57,44 @@ def grant_roles(conn: psycopg.Connection) -> None:
     """)
 
 
+def airflow_database(warehouse_url: str) -> tuple[str, str] | None:
+    """(database, login) of Airflow's metadata when it is on the warehouse's server (`.nps/env` puts it there)."""
+    airflow = urlsplit(os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or airflow_db_url(warehouse_url))
+    server = urlsplit(warehouse_url)
+    if (airflow.scheme.startswith("postgresql") and airflow.path.strip("/")
+            and (airflow.hostname, airflow.port) == (server.hostname, server.port)):
+        return airflow.path.strip("/"), unquote(airflow.username or "")
+    return None
+
+
+def confine_roles(conn: psycopg.Connection, warehouse_url: str) -> None:
+    """nps_collector / nps_bi enter only the warehouse and create nothing there, temp tables included (§5): PUBLIC
+    loses TEMPORARY on the warehouse and CONNECT on Airflow's database (their owner and Airflow's login keep them).
+    Only an owner or superuser may do this: otherwise a warning names what the database's owner should run."""
+    def may_grant(database: str) -> bool | None:  # None: no such database
+        row = conn.execute("select has_database_privilege(datname, 'connect with grant option') from pg_database "
+                           "where datname = %s", (database,)).fetchone()
+        return row and row[0]
+
+    here = conn.info.dbname
+    if may_grant(here):
+        conn.execute(sql.SQL("revoke temporary on database {0} from public, nps_collector, nps_bi; "
+                             "grant connect on database {0} to nps_collector, nps_bi").format(sql.Identifier(here)))
+    else:
+        log.warning("not the owner of database %s: its owner should revoke temporary on it from public", here)
+    airflow = airflow_database(warehouse_url)
+    if not airflow or airflow[0] == here or may_grant(airflow[0]) is None:
+        return
+    if not may_grant(airflow[0]):
+        log.warning("not the owner of Airflow's database %s: its owner should revoke connect on it from public",
+                    airflow[0])
+        return
+    name = sql.Identifier(airflow[0])
+    if conn.execute("select 1 from pg_roles where rolname = %s", (airflow[1],)).fetchone():
+        conn.execute(sql.SQL("grant connect, temporary on database {} to {}").format(name, sql.Identifier(airflow[1])))
+    conn.execute(sql.SQL("revoke connect, temporary on database {} from public, nps_collector, nps_bi").format(name))
+
+
 def bootstrap(url: str, collector_password: str | None = None, bi_password: str | None = None) -> list[str]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("set client_min_messages = warning")
@@ -63,6 +102,7 @@ def bootstrap(url: str, collector_password: str | None = None, bi_password: str 
         ensure_role(conn, "nps_collector", collector_password)
         ensure_role(conn, "nps_bi", bi_password)
         grant_roles(conn)
+        confine_roles(conn, url)
     log.info("warehouse bootstrapped: %s", ", ".join(applied))
     return applied
 
