@@ -18,6 +18,11 @@ Daily at 10:00 Europe/Kyiv. Sends every survey due on the run's logical date, on
    leaves it `unknown`, never re-sent. Counts (due / sent / failed / unknown / skipped by limit, per language
    and kind) are in the task log and the task's return value.
 
+Only a run whose logical date is today (by the platform clock, Europe/Kyiv) e-mails anyone. Any other run (a
+backfill, a cleared run of an earlier day, `airflow dags test` with an old date) only reports what it would have
+sent (`would_send`, and "logical date X is not today (Y): reported, nothing sent" in the log and the return
+value); the days a run missed are sent by today's run, up to 7 days late (the due queue's catch-up).
+
 Params: `dry_run` (SendGrid sandbox mode: validated, nothing delivered, rows marked `sandbox`) and `limit`
 (at most this many surveys this run, oldest due first; for the first days of a rollout).
 Logic: `plugins/nps/surveys/` (see `sender.py` for the send semantics).

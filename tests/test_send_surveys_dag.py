@@ -1,4 +1,5 @@
-"""nps_send_surveys: shape, params and the run's day (dag.test against the fake SendGrid: test_send_surveys_e2e)."""
+"""nps_send_surveys: shape, params, the run's day and whether it may send (dag.test against the fake SendGrid:
+test_send_surveys_e2e)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,11 @@ def test_run_day_is_the_logical_instant_in_kyiv():
     assert tasks.parse_bool("true") is True and tasks.parse_bool(False) is False
     with pytest.raises(ValueError):
         tasks.parse_bool("maybe")
+
+
+def test_only_a_run_for_today_by_the_clock_sends():
+    now = datetime(2026, 3, 2, 23, 30, tzinfo=ZoneInfo("UTC"))  # already 3 March in Kyiv
+    assert tasks.not_today(date(2026, 3, 3), now) is None
+    assert tasks.not_today(date(2026, 3, 2), now) == (
+        "logical date 2026-03-02 is not today (2026-03-03): reported, nothing sent")
+    assert tasks.not_today(date(2026, 3, 4), now) is not None  # nor a date ahead of the clock

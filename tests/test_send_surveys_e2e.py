@@ -1,6 +1,7 @@
 """raw 1C/CRM rows -> the real dbt due queue -> `nps_send_surveys` (dag.test) -> the fake SendGrid, on a database of
 its own: who gets an invite, who is excluded (unsubscribed, bounced, throttled, cancelled), reminders five days later
-to those who did not answer, and nothing twice.
+to those who did not answer, and nothing twice; a run for a day that is not today by the clock (a backfill) sends
+nothing and reports what it would have sent.
 """
 
 from __future__ import annotations
@@ -8,14 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
-from nps import transform, warehouse
+from nps import clock, transform, warehouse
 from nps.fakes.sendgrid import SendGridFake
 
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -86,18 +87,32 @@ def sent(fake: SendGridFake) -> list[tuple[str, str, str]]:
             for m in fake.messages() for p in m["body"]["personalizations"]]
 
 
+def return_value(dag_run, task_id: str):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id,
+                                                 key="return_value")).one()
+        return XComModel.deserialize_value(row)
+
+
 def test_due_queue_to_sendgrid_end_to_end(own_warehouse, monkeypatch, tmp_path):
     fake = SendGridFake(api_keys=(KEY,)).start()
     try:
         monkeypatch.setenv("AIRFLOW_CONN_NPS_SENDGRID", json.dumps({"conn_type": "http", "host": fake.base_url,
                                                                     "password": KEY}))
         monkeypatch.setenv("NPS_TOKEN_SECRET", "e2e-secret")
+        clock_file = tmp_path / "clock"  # the simulated clock says which day is today (contract §6a)
+        monkeypatch.setenv("NPS_SIMULATION", "1")
+        monkeypatch.setenv("NPS_CLOCK_FILE", str(clock_file))
+        clock.set_simulated_now(clock_file, datetime(2027, 6, 15, 1, 0, tzinfo=KYIV))
         fake.unsubscribe("d@example.com", group_id=1001)  # our survey group: synced by the DAG's first task
         fake.bounce("g@example.com")
         with psycopg.connect(own_warehouse, autocommit=True) as conn:
             seed(conn)
             transform.run(["build", "--select", "+int_survey_due_queue", "--exclude", "resource_type:test"],
-                          target_path=tmp_path / "dbt", as_of=datetime(2027, 6, 15, 1, 0, tzinfo=KYIV))
+                          target_path=tmp_path / "dbt", as_of=clock.now())
 
             from airflow.dag_processing.dagbag import DagBag
 
@@ -106,9 +121,20 @@ def test_due_queue_to_sendgrid_end_to_end(own_warehouse, monkeypatch, tmp_path):
             for t in dag.tasks:
                 t.retries = 0
 
-            def run_day(day: date, **conf) -> None:
-                assert dag.test(logical_date=datetime.combine(day, datetime.min.time().replace(hour=10),
-                                                              tzinfo=KYIV), run_conf=conf).state == "success"
+            def run_day(day: date, today: date | None = None, **conf):
+                """The run for `day` at 10:00, the clock at 10:00 `today` (default: the run's own day)."""
+                clock.set_simulated_now(clock_file, datetime.combine(today or day, time(10), tzinfo=KYIV))
+                dag_run = dag.test(logical_date=datetime.combine(day, time(10), tzinfo=KYIV), run_conf=conf)
+                assert dag_run.state == "success"
+                return dag_run
+
+            # a backfill: the day after, DAY's run sends nothing and says what it would have sent
+            report = return_value(run_day(DAY, today=DAY + timedelta(days=1)), "send_surveys")
+            assert len(fake.messages()) == 0
+            assert report["reported_only"] == f"logical date {DAY} is not today ({DAY + timedelta(days=1)}): " \
+                                              "reported, nothing sent"
+            assert (report["would_send"], report["sent"], report["requests"]) == (3, 0, 0)
+            assert conn.execute("select count(*) from raw.survey_sends").fetchone()[0] == 1  # the seed's only
 
             run_day(DAY, limit=2)  # rollout: two today
             assert len(sent(fake)) == 2

@@ -486,6 +486,21 @@ def test_orphaned_claims(db, queue, fake):
                                                                                               "o2": "sent"}
 
 
+def test_report_only_counts_what_would_go_and_touches_nothing(db, queue, fake):
+    queue(rows(5) + rows(2, "en", "reminder", start=10))
+    send(limit=1)
+    db.execute("""insert into raw.survey_sends (survey_id, kind, purchase_id, customer_ref, email, language, status,
+                  logical_date, claimed_at) values ('busy', 'invite', 'p', 'c', 'e@x.com', 'uk', 'claimed', %s,
+                  now())""", (DAY,))  # another sender's claim in flight: a report must not touch it
+    reason = "logical date 2026-03-02 is not today (2026-03-20): reported, nothing sent"
+    report = send(report_only=reason)
+    assert (report.would_send, report.already_recorded, report.requests, report.sent) == (6, 1, 0, 0)
+    assert report.by_kind == {"invite": {"would_send": 4}, "reminder": {"would_send": 2}}
+    assert report.as_dict()["reported_only"] == reason and report.summary().startswith(reason)
+    assert len(fake.messages()) == 1 and fake.sandbox_count == 0
+    assert statuses(db) == {"sent": 1, "claimed": 1}
+
+
 def test_bad_input_is_a_clear_error():
     with pytest.raises(ValueError, match="timezone-aware"):
         sender.Sender(DAY, datetime(2026, 3, 2, 10))

@@ -28,6 +28,9 @@ from running at once. Dry-run claims are deleted instead (sandbox mode never del
 over a `sandbox` row. Then `unknown` rows whose SendGrid events have arrived (`raw.sendgrid_events`, by survey id
 and kind: they carry our custom_args) become `sent` as of their earliest event, so the funnel counts them.
 
+Report only (`report_only`, set for a run that is not for today: see `nps.surveys.tasks.not_today`): the plan is
+made and counted (`would_send`) and nothing else happens: no lock, no SendGrid request, no row written.
+
 Batching: the HTML and text parts are rendered in this repository (templates/, `nps.surveys.render`) into one
 language-neutral skeleton, and the per-recipient bits go in per-personalization `substitutions` (`-token-`,
 `-greeting-`, `-greeting_html-`) instead of `dynamic_template_data` with a `d-...` template that would live in
@@ -122,6 +125,8 @@ class SendReport:
     orphans_marked_unknown: int = 0
     orphans_dry_run_released: int = 0
     unknown_reconciled: int = 0
+    would_send: int = 0
+    reported_only: str | None = None  # why this run only reported what it would send
     requests: int = 0
     rate_limited: int = 0
     rate_limit_wait_s: float = 0.0
@@ -147,9 +152,13 @@ class SendReport:
         return data
 
     def summary(self) -> str:
-        mode = "DRY RUN (sandbox) " if self.dry_run else ""
         langs = ", ".join(f"{k} {dict(v)}" for k, v in sorted(self.by_language.items())) or "-"
         kinds = ", ".join(f"{k} {dict(v)}" for k, v in sorted(self.by_kind.items())) or "-"
+        if self.reported_only:
+            return (f"{self.reported_only}: surveys for {self.day}: due {self.due}, would send {self.would_send}, "
+                    f"skipped: by limit {self.skipped_by_limit}, already recorded {self.already_recorded}, invalid "
+                    f"{self.invalid}; per language: {langs}; per kind: {kinds}")
+        mode = "DRY RUN (sandbox) " if self.dry_run else ""
         return (f"{mode}surveys for {self.day}: due {self.due}, sent {self.sent}, sandbox {self.sandbox}, "
                 f"failed {self.failed}, unknown {self.unknown} (+{self.orphans_marked_unknown} left claimed by a "
                 f"crashed attempt; {self.unknown_reconciled} earlier unknown shown sent by SendGrid's events), "
@@ -390,6 +399,7 @@ class Sender:
     dry_run: bool = False
     limit: int | None = None
     run_id: str | None = None
+    report_only: str | None = None  # the reason this run must not send (see tasks.not_today): plan and report only
     dsn: str | None = None
     client: object | None = None
     queue_relation: str = DUE_QUEUE
@@ -410,9 +420,11 @@ class Sender:
             raise ValueError(f"batch_size must be 1..{MAX_PERSONALIZATIONS}, got {self.batch_size}")
         self.run_id = self.run_id or f"manual__{uuid.uuid4().hex[:12]}"
         self.report = SendReport(day=self.day.isoformat(), dry_run=self.dry_run, limit=self.limit,
-                                 run_id=self.run_id)
+                                 run_id=self.run_id, reported_only=self.report_only)
 
     def run(self) -> SendReport:
+        if self.report_only:
+            return self.report_what_would_go()
         tokens.mint("probe", issued_at=self.issued_at)  # fail before claiming anything if no signing secret
         client = self.client or make_client()
         try:
@@ -429,6 +441,13 @@ class Sender:
             log_fn = log.warning if (self.report.unknown or self.report.orphans_marked_unknown
                                      or self.report.aborted) else log.info
             log_fn(self.report.summary())
+        return self.report
+
+    def report_what_would_go(self) -> SendReport:
+        """Read-only: the plan's counts, without the lock, orphan recovery, SendGrid or any row written."""
+        with psycopg.connect(self.dsn or warehouse_dsn(), autocommit=True) as conn:
+            self.report.count("would_send", [row for batch in self.plan(conn) for row in batch.rows])
+        log.warning(self.report.summary())
         return self.report
 
     def plan(self, conn: psycopg.Connection) -> list[Batch]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from nps import clock
 from nps.config import settings
 from nps.surveys import sender, suppressions
 
@@ -26,6 +27,14 @@ def sending_day(instant: datetime) -> date:
     if instant.tzinfo is None:
         raise ValueError("the logical instant must be timezone-aware")
     return instant.astimezone(ZoneInfo(settings().timezone)).date()
+
+
+def not_today(day: date, now: datetime) -> str | None:
+    """Why a run for `day` must not e-mail anyone, or None: only a run for today (by nps.clock, in the send timezone)
+    sends, so a backfill, a cleared run of an earlier day or an old `airflow dags test` date never reaches customers
+    weeks late; the days a run missed are sent by today's run (the due queue's catch-up window)."""
+    today = sending_day(now)
+    return None if day == today else f"logical date {day} is not today ({today}): reported, nothing sent"
 
 
 def parse_limit(value) -> int | None:
@@ -55,6 +64,8 @@ def send_surveys_task(context, **options) -> dict:
     params = context.get("params") or {}
     instant = run_instant(context)
     run_id = getattr(context.get("dag_run"), "run_id", None) or context.get("run_id")
-    report = sender.send_due_surveys(sending_day(instant), instant, dry_run=parse_bool(params.get("dry_run", False)),
-                                     limit=parse_limit(params.get("limit")), run_id=run_id, **options)
+    day = sending_day(instant)
+    report = sender.send_due_surveys(day, instant, dry_run=parse_bool(params.get("dry_run", False)),
+                                     limit=parse_limit(params.get("limit")), run_id=run_id,
+                                     report_only=not_today(day, clock.now()), **options)
     return report.as_dict()
