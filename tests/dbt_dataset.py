@@ -253,16 +253,12 @@ def latest_answers(ds: Dataset) -> dict[str, dict]:
     return latest
 
 
-# columns that said when a row was built, not what it says (the incremental project's; tests/golden/ leaves them out)
-BOOKKEEPING = {"transformed_at", "read_as_of", "counted_days"}
-
-
 def content_columns(conn: psycopg.Connection, table: str) -> list[str]:
-    """A dbt table's columns (`schema.table`) in order, without the bookkeeping ones: what it says, not when."""
+    """A dbt table's columns (`schema.table`) in order."""
     schema, name = table.split(".")
     rows = conn.execute("select column_name from information_schema.columns where table_schema = %s "
                         "and table_name = %s order by ordinal_position", (schema, name)).fetchall()
-    return [r[0] for r in rows if r[0] not in BOOKKEEPING]
+    return [r[0] for r in rows]
 
 
 def _insert(conn: psycopg.Connection, table: str, rows: list[dict], extra: dict | None = None) -> None:

@@ -4,7 +4,7 @@ One dataset (tests/dbt_dataset.py, seed 11) is built as of DAY, then DAY + 1 arr
 is most likely to miss (late delivery, vanished delivery record, cancelled and moved shipments, a customer who
 reaches the catalog late, CRM edits, late and changed answers, a claimed invite dropped again) and is built again.
 Every row of every mart and of ops.detractor_cases must equal the rows recorded in tests/golden/ by the incremental
-project (commit 2a55482, its full refresh), bookkeeping columns aside. Regenerate only for an intended change:
+project (commit 2a55482, its full refresh; its bookkeeping columns left out). Regenerate only for an intended change:
 `NPS_WRITE_GOLDEN=1 pytest tests/test_dbt_marts_unchanged.py`, and say why in the commit.
 """
 
@@ -48,7 +48,7 @@ def _tables(conn: psycopg.Connection) -> list[str]:
 
 
 def dump(conn: psycopg.Connection) -> dict[str, list]:
-    """Every row of the compared relations, values as JSON, rows sorted: what they say, not when it was built."""
+    """Every row of the compared relations, values as JSON, rows sorted, the column names first."""
     out = {}
     for table in _tables(conn):
         columns = content_columns(conn, table)

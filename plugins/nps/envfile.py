@@ -59,7 +59,7 @@ def airflow_passwords_file(airflow_home: Path) -> Path:
     return path
 
 
-def airflow_db_url(warehouse: str) -> str:
+def _airflow_db_url(warehouse: str) -> str:
     """Airflow's metadata DB: database `airflow` on the warehouse's server, psycopg 3 driver."""
     base, _, _ = warehouse.rpartition("/")
     return base.replace("postgresql://", "postgresql+psycopg://", 1) + "/airflow"
@@ -109,7 +109,7 @@ def render(env: dict[str, str] | None = None) -> str:
     }
     defaults: dict[str, str] = {
         "NPS_WAREHOUSE_URL": warehouse,
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db_url(warehouse),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _airflow_db_url(warehouse),
         "NPS_TOKEN_SECRET": secret["token_secret"],
         "NPS_CUSTOMER_KEY_SECRET": secret["warehouse_key"],
         "SUPERSET_SECRET_KEY": secret["superset_secret_key"],

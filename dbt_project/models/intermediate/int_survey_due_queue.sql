@@ -25,6 +25,13 @@ landed_responses as (
     select * from {{ ref('stg_landing__responses') }}
 ),
 
+answered as (
+    -- loaded, or only landed since the last hourly load (views: read live at send time)
+    select survey_id from responses
+    union
+    select survey_id from landed_responses
+),
+
 suppressions as (
     select * from {{ ref('int_survey_suppressions') }}
 ),
@@ -93,14 +100,9 @@ reminders as (
         and sent.status = 'sent'
         and sent.send_day + {{ var('reminder_after_days') }}
         between params.as_of_date - {{ var('catch_up_days') }} and params.as_of_date
-        -- answered, loaded or only landed since the last hourly load (a view: read live at send time)
         and not exists (
-            select 1 from responses
-            where responses.survey_id = sent.survey_id
-        )
-        and not exists (
-            select 1 from landed_responses
-            where landed_responses.survey_id = sent.survey_id
+            select 1 from answered
+            where answered.survey_id = sent.survey_id
         )
         and not exists (
             select 1 from opted_out

@@ -141,16 +141,14 @@ def run(args: Sequence[str], *, target_path: Path | str | None = None, as_of: da
 
 
 def build(as_of: datetime | None = None, *, cadence: str = NIGHTLY, full_refresh: bool = False,
-          select: Sequence[str] = (), target_path: Path | str | None = None, dbt_vars: dict | None = None) -> DbtRun:
-    """One `dbt build` of a cadence (dbt_project/selectors.yml), or of `select` when given: the same selection and
-    result as nps_transform's Cosmos tasks. Unit tests are left to CI (PIPELINE_ENV)."""
+          target_path: Path | str | None = None, dbt_vars: dict | None = None) -> DbtRun:
+    """One `dbt build` of a cadence (dbt_project/selectors.yml): the same selection and result as nps_transform's
+    Cosmos tasks. Unit tests are left to CI (PIPELINE_ENV)."""
     if cadence not in CADENCES:
         raise ValueError(f"unknown cadence {cadence!r}: one of {', '.join(CADENCES)}")
-    args = ["build", *(["--select", *select] if select else ["--selector", cadence])]
-    if full_refresh:
-        args.append("--full-refresh")
+    args = ["build", "--selector", cadence, *(["--full-refresh"] if full_refresh else [])]
     outcome = run(args, target_path=target_path, as_of=as_of, dbt_vars=dbt_vars, env=PIPELINE_ENV)
-    log.info("dbt build (%s): %d ok, %d warn, %d skipped", " ".join(select) or cadence,
+    log.info("dbt build (%s): %d ok, %d warn, %d skipped", cadence,
              outcome.count("success", "pass"), outcome.count("warn"), outcome.count("skipped"))
     return outcome
 

@@ -20,7 +20,6 @@ import psycopg
 from psycopg import sql
 
 from nps.connections import postgres_connection
-from nps.envfile import airflow_db_url
 
 log = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).parent / "sql"
@@ -58,8 +57,9 @@ def grant_roles(conn: psycopg.Connection) -> None:
 
 
 def airflow_database(warehouse_url: str) -> tuple[str, str] | None:
-    """(database, login) of Airflow's metadata when it is on the warehouse's server (`.nps/env` puts it there)."""
-    airflow = urlsplit(os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or airflow_db_url(warehouse_url))
+    """(database, login) of Airflow's metadata (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, which `.nps/env` and Airflow's
+    own deployment set) when it is on the warehouse's server; None otherwise."""
+    airflow = urlsplit(os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", ""))
     server = urlsplit(warehouse_url)
     if (airflow.scheme.startswith("postgresql") and airflow.path.strip("/")
             and (airflow.hostname, airflow.port) == (server.hostname, server.port)):
