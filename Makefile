@@ -18,12 +18,12 @@ help:
 	@echo "make collector / make fakes - the survey collector / the fake 1C, Bitrix24, SendGrid"
 	@echo "make db-up / make db-down   - the project's own Postgres (data under .nps/pg)"
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml dev/pyproject.toml
 	@echo ">> creating $(VENV) from requirements.txt (uv, bytecode compiled)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "$$(grep -E '^uv==' requirements.txt)"
 	@$(BIN)/uv pip sync --quiet --python $(BIN)/python --compile-bytecode requirements.txt
-	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . -e dev
 	@touch $(STAMP)
 
 bootstrap: $(STAMP)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from nps.fakes import wait_for_stop
+from nps_dev.fakes import wait_for_stop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,12 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     options = json.loads(args.options)
     if args.kind == "onec":
-        from nps.fakes.onec import OneCFake
+        from nps_dev.fakes.onec import OneCFake
 
         fake = OneCFake(args.data / "onec", **options).start()
         url = fake.service_root
     else:
-        from nps.fakes.sendgrid import SendGridFake
+        from nps_dev.fakes.sendgrid import SendGridFake
 
         fake = SendGridFake(args.data / "sendgrid" if args.data else None, **options).start()
         url = fake.base_url

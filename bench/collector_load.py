@@ -133,7 +133,7 @@ def _tree_cpu(pid: int | None) -> float:
 
 def _postmaster_pid() -> int | None:
     """Our own Postgres (when the bench runs on the project's embedded server), to count its CPU too."""
-    from nps.pgserver import external_warehouse_url, local_postgres
+    from nps_dev.pgserver import external_warehouse_url, local_postgres
 
     if external_warehouse_url():
         return None

@@ -75,7 +75,7 @@ def throwaway_db(prefix: str = "nps_bench") -> Iterator[str]:
 
 def generated_data(lines: int, customers: int, days: int = 77) -> Path:
     """The fake distributor at `lines` purchase lines (generated once per size under .nps/bench-data)."""
-    from nps.generator import GeneratorConfig, generate
+    from nps_dev.generator import GeneratorConfig, generate
 
     path = DATA_CACHE / f"lines{lines}-c{customers}-d{days}"
     if not (path / "meta" / "summary.json").exists():

@@ -2,7 +2,7 @@
 
 At 5M purchase lines the fake 1C server would hold ~20 GiB of objects; this reads one entity set's file at a time
 as raw bytes (msgspec.Raw slices, no per-object Python dicts kept) and answers `pages` / `page` / `get_by_key` with
-the fake's own `$filter` evaluator (nps.fakes.odata_filter), so `nps.extract.run_onec` loads `raw` exactly as it
+the fake's own `$filter` evaluator (nps_dev.fakes.odata_filter), so `nps.extract.run_onec` loads `raw` exactly as it
 does over HTTP: same parser, same upserts, same quarantine. Only the HTTP round trips are missing, which is why the
 dbt benchmark uses it for its (untimed) setup and not the extract benchmark.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import msgspec
 
-from nps.fakes.odata_filter import compile_filter, infer_kind
+from nps_dev.fakes.odata_filter import compile_filter, infer_kind
 
 _objects = msgspec.json.Decoder(list[msgspec.Raw])
 _object = msgspec.json.Decoder(dict)

@@ -1,5 +1,5 @@
 """Test support for the close-loop tests: the input relations (as the dbt model and seed will provide them) and
-the project's fakes (nps.fakes) wired as the nps_crm / nps_sendgrid connections."""
+the project's fakes (nps_dev.fakes) wired as the nps_crm / nps_sendgrid connections."""
 
 from __future__ import annotations
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 import uvicorn
-from conftest import free_port
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from conftest import free_port
 from nps import tokens, warehouse
 from nps.collector.app import create_app
 from nps.collector.settings import CollectorSettings

@@ -1,6 +1,6 @@
 """Settings of the NPS platform: one place, read from the environment, with the contract's defaults.
 
-Secrets never live here: they come from Airflow Connections / env vars (see `nps.envfile`).
+Secrets never live here: they come from Airflow Connections / env vars (see `nps_dev.envfile`).
 """
 
 from __future__ import annotations

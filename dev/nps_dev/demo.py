@@ -1,0 +1,478 @@
+"""`make demo`: the whole loop over about eight simulated weeks, through real Airflow DAG runs.
+
+One long-lived process (the first `dag.test()` pays ~5 s of Airflow start-up, later ones ~0.3 s): it resets the demo
+warehouse, generates a distributor's data, starts the fake 1C / Bitrix24 / SendGrid and the real collector on
+loopback, then replays each day in schedule order with a simulated clock (contract §6a):
+
+  01:00 nps_extract → 10:00 nps_send_surveys → customers open, click and answer through the collector's HTTP routes,
+  the fake SendGrid posts signed events → 23:00 nps_load_responses → (every few days and on the last day)
+  nps_transform → nps_close_loop.
+
+Transform and close-loop run every `--transform-every` days instead of daily (each costs seconds of dbt); the
+catch-up rule (a survey is sent up to 7 days after its due day) keeps the result the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html as html_lib
+import json
+import logging
+import os
+import random
+import re
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import psycopg
+
+from nps import clock, warehouse
+from nps.config import state_dir
+
+log = logging.getLogger("nps_dev.demo")
+KYIV = ZoneInfo("Europe/Kyiv")
+DAG_ORDER = ("nps_extract", "nps_send_surveys", "nps_load_responses", "nps_transform", "nps_close_loop")
+# transform's replay path: one `dbt build` task instead of a Cosmos task per model (contract §6a)
+REPLAY = {"nps_transform": {"replay": True}}
+DEMO_SCHEMAS = ("landing", "raw", "staging", "intermediate", "marts", "marts_build", "ops", "quality", "snapshots")
+
+
+@dataclass
+class PendingAnswer:
+    at: datetime
+    url: str            # the score button's link: GET /s/{token}/{score}?lang=xx
+    score: int
+    comment: str | None
+    reasons: list[str]
+    language: str
+
+
+@dataclass
+class Timings:
+    per_dag: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, dag_id: str, seconds: float) -> None:
+        self.per_dag.setdefault(dag_id, []).append(seconds)
+
+
+# the generator's reason codes -> the collector's reason choices
+REASON_MAP = {"delivery_time": "delivery_speed", "completeness": "delivery_accuracy", "product_quality":
+              "product_quality", "price": "price", "manager": "service", "communication": "service"}
+
+
+_terminal = None  # the user's terminal while everything else (Airflow, dbt, the collector) writes to the demo log
+
+
+def _say(message: str) -> None:
+    print(message, file=_terminal or sys.stdout, flush=True)
+
+
+@contextmanager
+def logs_to_file(path: Path) -> Iterator[None]:
+    """Send file descriptors 1 and 2 (Airflow's task logs, dbt's lines, child processes) to `path` and keep only
+    the demo's own lines (`_say`) on the terminal. When the demo fails, the end of the log is shown."""
+    global _terminal
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    _terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1)
+    try:
+        with path.open("w") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            streams = sys.stdout, sys.stderr
+            sys.stdout = open(1, "w", buffering=1, closefd=False)
+            sys.stderr = open(2, "w", buffering=1, closefd=False)
+            try:
+                yield
+            finally:
+                sys.stdout.close()
+                sys.stderr.close()
+                sys.stdout, sys.stderr = streams
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    except BaseException:
+        tail = path.read_text(errors="replace").splitlines()[-40:]
+        print(f"\n-- the demo stopped; the last lines of {path}:\n" + "\n".join(tail), file=sys.stderr, flush=True)
+        raise
+    finally:
+        os.close(saved[0])
+        os.close(saved[1])
+        _terminal.close()
+        _terminal = None
+
+
+def reset_warehouse(url: str) -> None:
+    """The demo owns the warehouse it runs on: drop its schemas and bootstrap them again."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("set client_min_messages = warning")
+        for schema in DEMO_SCHEMAS:
+            conn.execute(f"drop schema if exists {schema} cascade")
+    warehouse.bootstrap(url)
+
+
+def start_collector(port: int) -> None:
+    import uvicorn
+
+    from nps.collector.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False))
+    threading.Thread(target=server.run, name="collector", daemon=True).start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the collector did not come up on port {port}")
+
+
+def run_dag(dag, logical_date: datetime, timings: Timings, conf: dict | None = None) -> None:
+    started = time.monotonic()
+    dagrun = dag.test(logical_date=logical_date, run_conf=conf)
+    seconds = time.monotonic() - started
+    timings.add(dag.dag_id, seconds)
+    state = str(getattr(dagrun, "state", "")).split(".")[-1].lower()
+    if state != "success":
+        raise RuntimeError(f"{dag.dag_id} for {logical_date:%Y-%m-%d} ended {state}: see the task log above")
+
+
+class Customers:
+    """The simulated customers: they receive the day's e-mails, SendGrid reports what happened, some answer."""
+
+    def __init__(self, stack, model, truth: dict, url: str, collector: str, seed: int) -> None:
+        self.stack, self.model, self.truth, self.url = stack, model, truth, url
+        self.collector = collector
+        self.rng = random.Random(seed)
+        self.seen = 0
+        self.answered: set[str] = set()
+        self.pending: list[PendingAnswer] = []
+        self.sent_total = 0
+        self.other_messages = 0
+
+    def _purchases(self, survey_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """survey id -> (order ref, customer ref), from what the pipeline recorded."""
+        with psycopg.connect(self.url) as conn:
+            rows = conn.execute(
+                "select s.survey_id, p.order_ref, s.customer_ref from raw.survey_sends s "
+                "left join raw.onec_sales p on p.ref_key = s.purchase_id where s.survey_id = any(%s)",
+                (survey_ids,)).fetchall()
+        return {sid: (order_ref, customer) for sid, order_ref, customer in rows}
+
+    def receive(self, now: datetime) -> int:
+        from nps import tokens
+
+        messages = self.stack.sendgrid.messages()
+        new, self.seen = messages[self.seen:], len(messages)
+        # the same SendGrid also carries the managers' digests and data-quality alerts: customers get only surveys
+        surveys = [m for m in new if all("survey_id" in (p.get("custom_args") or {})
+                                         for p in m["body"]["personalizations"])]
+        self.other_messages += len(new) - len(surveys)
+        new = surveys
+        if not new:
+            return 0
+        ids = [p["custom_args"]["survey_id"] for m in new for p in m["body"]["personalizations"]]
+        purchases = self._purchases(ids)
+        group = None
+        events: list[dict] = []
+        ts = int(now.timestamp())
+        for message in new:
+            group = (message["body"].get("asm") or {}).get("group_id")
+            for event in self.stack.sendgrid.delivery_events(message, timestamp=ts):
+                email = event["email"]
+                if event["event"] != "delivered":
+                    events.append(event)
+                    continue
+                fate = self.model.email_fate(email)
+                if fate == "bounce":
+                    events += self.stack.sendgrid.make_events(message, "bounce", timestamp=ts, recipients={email})
+                    self.stack.sendgrid.bounce(email)
+                    continue
+                events.append(event)
+                survey_id = event.get("survey_id")
+                if fate == "unsubscribe":
+                    events += self.stack.sendgrid.make_events(message, "open", timestamp=ts + 3600,
+                                                              recipients={email})
+                    events += self.stack.sendgrid.make_events(message, "group_unsubscribe", timestamp=ts + 3700,
+                                                              recipients={email})
+                    self.stack.sendgrid.unsubscribe(email, group)
+                    continue
+                answer = None
+                if survey_id not in self.answered and survey_id in purchases:
+                    order_ref, customer_ref = purchases[survey_id]
+                    facts = {**self.truth["orders"].get(order_ref, {}), **self.truth["customers"].get(customer_ref, {})}
+                    if facts:
+                        answer = self.model.decide(facts, self.rng)
+                seen = self.model.engagement(answer, self.rng)
+                if seen["open"]:
+                    events += self.stack.sendgrid.make_events(message, "open", timestamp=ts + 1800,
+                                                              recipients={email})
+                if seen["click"]:
+                    events += self.stack.sendgrid.make_events(message, "click", timestamp=ts + 1900,
+                                                              recipients={email})
+                if answer is not None:
+                    self.answered.add(survey_id)
+                    token = tokens.mint(survey_id, issued_at=now)
+                    self.pending.append(PendingAnswer(
+                        at=now + timedelta(hours=answer.delay_hours),
+                        url=f"{self.collector}/s/{token}/{answer.score}?lang={answer.language}",
+                        score=answer.score, comment=answer.comment, language=answer.language,
+                        reasons=sorted({REASON_MAP.get(r, "other") for r in answer.reasons})))
+        self.sent_total += len(ids)
+        if events:
+            status = self.stack.sendgrid.emit_events(f"{self.collector}/webhooks/sendgrid", events, timestamp=ts)
+            if status >= 300:
+                raise RuntimeError(f"the collector refused SendGrid's signed events: HTTP {status}")
+        return len(ids)
+
+    def answer_until(self, end: datetime, clock_file: Path) -> int:
+        """Customers click their score button and submit the page, at their own simulated time."""
+        due = sorted((a for a in self.pending if a.at <= end), key=lambda a: a.at)
+        self.pending = [a for a in self.pending if a.at > end]
+        with httpx.Client(timeout=10) as http:
+            for answer in due:
+                clock.set_simulated_now(clock_file, answer.at)
+                page = http.get(answer.url)  # the e-mail's score button: shows the page, records nothing
+                page.raise_for_status()
+                form = {"score": str(answer.score), "lang": answer.language, "reasons": answer.reasons}
+                if answer.comment:
+                    form["comment"] = answer.comment
+                posted = http.post(answer.url.split("?")[0].rsplit("/", 1)[0], data=form)
+                if posted.status_code not in (200, 303):
+                    raise RuntimeError(f"the collector refused an answer: HTTP {posted.status_code}")
+        return len(due)
+
+
+def managers_close_tasks(stack, url: str, now: datetime, rng: random.Random) -> int:
+    """The regional managers: after calling the customer they complete the case's Bitrix24 task (status 5), which
+    nps_close_loop reads back into the case's status and closed_at."""
+    with psycopg.connect(url) as conn:
+        open_tasks = conn.execute(
+            "select crm_task_id, opened_at from ops.case_state where crm_task_id is not null and status <> 'closed'"
+        ).fetchall()
+    closed = 0
+    for task_id, opened_at in open_tasks:
+        if (now - opened_at) >= timedelta(days=1) and rng.random() < 0.3:
+            try:
+                stack.crm.set_task_status(task_id, 5)
+            except KeyError:  # a task id the fake does not know (e.g. created against another CRM)
+                continue
+            closed += 1
+    return closed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nps demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--weeks", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=20260301)
+    parser.add_argument("--customers", type=int, default=2500)
+    parser.add_argument("--transform-every", type=int, default=7, help="days between transform/close-loop runs")
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2026, 3, 2), help="first simulated day")
+    parser.add_argument("--verbose", action="store_true", help="show Airflow's and dbt's own log lines here too")
+    args = parser.parse_args(argv)
+    if args.verbose:
+        return run(args)
+    log_path = state_dir() / "demo" / "demo.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    _say(f"-- Airflow's task logs and dbt's lines go to {log_path} (`tail -f` it; --verbose shows them here)")
+    with logs_to_file(log_path):
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nps_dev.fakes import start_fakes
+    from nps_dev.generator import GeneratorConfig, generate
+    from nps_dev.generator.responses import ResponseModel
+
+    t0 = time.monotonic()
+    url = os.environ["NPS_WAREHOUSE_URL"]
+    demo_dir = state_dir() / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    days = args.weeks * 7
+    history = 30  # purchases before the first day, so surveys are due from day one
+    first_day, last_day = args.start, args.start + timedelta(days=days - 1)
+
+    _say(f"== NPS demo: {args.weeks} simulated weeks, {first_day} .. {last_day} (seed {args.seed})")
+    _say(f"-- resetting the demo warehouse: schemas {', '.join(DEMO_SCHEMAS)} are dropped and re-created")
+    reset_warehouse(url)
+
+    data_dir = demo_dir / "fake-data"
+    summary = generate(data_dir, GeneratorConfig(seed=args.seed, customers=args.customers,
+                                                 start=first_day - timedelta(days=history), days=history + days))
+    _say("-- generated a distributor: " + ", ".join(
+        f"{summary[k]} {k.replace('_', ' ')}" for k in ("customers", "orders", "sales", "purchase_lines",
+                                                        "deliveries", "never_delivered", "crm_contacts",
+                                                        "managers")))
+    truth = json.loads((data_dir / "meta" / "truth.json").read_text())
+
+    clock_file = demo_dir / "clock"
+    clock.set_simulated_now(clock_file, datetime.combine(first_day, datetime.min.time(), KYIV))
+    collector_port = int(os.environ.get("NPS_COLLECTOR_PORT", "18080"))
+    collector = f"http://127.0.0.1:{collector_port}"
+    stack = start_fakes(data_dir, onec_port=int(os.environ.get("NPS_FAKE_ONEC_PORT", 0)),
+                        crm_port=int(os.environ.get("NPS_FAKE_CRM_PORT", 0)),
+                        sendgrid_port=int(os.environ.get("NPS_FAKE_SENDGRID_PORT", 0)),
+                        crm_rate=5, crm_burst=250)  # an Enterprise Bitrix24 portal
+    os.environ.update(stack.airflow_env())
+    os.environ.update({"NPS_SIMULATION": "1", "NPS_CLOCK_FILE": str(clock_file), "NPS_COLLECTOR_BASE_URL": collector,
+                       "NPS_SENDGRID_WEBHOOK_PUBLIC_KEY": stack.sendgrid.public_key,
+                       "NPS_COLLECTOR_RATE_LIMIT": "0",  # every simulated customer comes from 127.0.0.1
+                       "NPS_RETRY_DELAY_SECONDS": os.environ.get("NPS_RETRY_DELAY_SECONDS", "5")})
+    start_collector(collector_port)
+    _say(f"-- fakes: 1C {stack.onec_url} | Bitrix24 {stack.crm_url} | SendGrid {stack.sendgrid_url}; "
+         f"collector {collector}")
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    if bag.import_errors:
+        raise RuntimeError(f"DAG import errors: {bag.import_errors}")
+    dags = {dag_id: bag.get_dag(dag_id) for dag_id in DAG_ORDER if bag.get_dag(dag_id) is not None}
+    _say(f"-- replaying day by day with DAGs: {', '.join(dags)}")
+
+    customers = Customers(stack, ResponseModel(seed=args.seed), truth, url, collector, args.seed)
+    timings = Timings()
+    answered = 0
+    try:
+        for offset in range(days):
+            day = first_day + timedelta(days=offset)
+
+            def at(hour: int, day: date = day) -> datetime:
+                return datetime(day.year, day.month, day.day, hour, tzinfo=KYIV)
+
+            clock.set_simulated_now(clock_file, at(1))
+            stack.onec.set_as_of(at(1).replace(tzinfo=None))
+            if "nps_extract" in dags:
+                run_dag(dags["nps_extract"], at(1), timings)
+            # In production the loads' Assets trigger nps_transform right after extraction, and the marts' Asset
+            # triggers nps_close_loop; the replay runs them on the first day, every few days and on the last day.
+            if offset % args.transform_every == 0 and day != last_day:
+                clock.set_simulated_now(clock_file, at(2))
+                for dag_id in ("nps_transform", "nps_close_loop"):
+                    if dag_id in dags:
+                        run_dag(dags[dag_id], at(2), timings, REPLAY.get(dag_id))
+            clock.set_simulated_now(clock_file, at(10))
+            if "nps_send_surveys" in dags:
+                run_dag(dags["nps_send_surveys"], at(10), timings)
+            sent = customers.receive(at(10))
+            today = customers.answer_until(at(23), clock_file)
+            answered += today
+            clock.set_simulated_now(clock_file, at(23))
+            closed = managers_close_tasks(stack, url, at(23), customers.rng)
+            if "nps_load_responses" in dags:
+                run_dag(dags["nps_load_responses"], at(23), timings)
+            _say(f"   day {offset + 1:>2}/{days} {day:%a %Y-%m-%d}: surveys sent {sent:>4}, answers {today:>3}, "
+                 f"cases closed by managers {closed:>2} (total {customers.sent_total} sent, {answered} answered)  "
+                 f"[{time.monotonic() - t0:4.0f}s]")
+        # the last day: transform and close the loop after the day's answers are loaded, so the summary has them
+        final = datetime.combine(last_day, datetime.min.time(), KYIV).replace(hour=23, minute=30)
+        clock.set_simulated_now(clock_file, final)
+        for dag_id in ("nps_transform", "nps_close_loop"):
+            if dag_id in dags:
+                run_dag(dags[dag_id], final, timings, REPLAY.get(dag_id))
+        mailbox = write_mailbox(stack.sendgrid.messages(), demo_dir / "mailbox")
+    finally:
+        stack.stop()
+    print_summary(url)
+    _say(f"\nE-mails captured by the fake SendGrid: {customers.sent_total} surveys, {customers.other_messages} "
+         f"digests/alerts to the team; open {mailbox} to read them as the customers and managers got them")
+    _say(f"\n== demo finished in {time.monotonic() - t0:.0f}s; DAG runs:")
+    for dag_id, values in timings.per_dag.items():
+        _say(f"   {dag_id:<20} {len(values):>3} runs, {sum(values):6.1f}s")
+    print_next_steps()
+    return 0
+
+
+def write_mailbox(messages: list[dict], out: Path) -> Path:
+    """What the fake SendGrid delivered, as files to open in a browser: one survey e-mail per (kind, language) as a
+    customer received it, every digest and alert to the team, and an index.html listing them."""
+    from nps_dev.fakes.sendgrid import rendered  # the fakes are the demo's, imported when it runs
+
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    rows, seen = [], set()
+    for mail in (mail for message in messages for mail in rendered(message)):
+        args = mail["custom_args"]
+        language = (re.search(r'<html lang="([a-z]{2})"', mail["html"]) or [None, "xx"])[1]
+        if "survey_id" in args:
+            key = ("survey", args.get("kind", "invite"), language)
+            if key in seen:
+                continue  # one example per kind and language; the demo sent thousands
+            seen.add(key)
+            name = f"survey-{key[1]}-{language}.html"
+        else:
+            name = f"team-{len(rows):03d}-{language}.html"
+        (out / name).write_text(mail["html"] or f"<pre>{html_lib.escape(mail['text'])}</pre>", encoding="utf-8")
+        to = ", ".join(r.get("email", "") for r in mail["to"])
+        rows.append(f'<tr><td><a href="{name}">{html_lib.escape(mail["subject"])}</a></td>'
+                    f"<td>{html_lib.escape(to)}</td><td>{language}</td></tr>")
+    index = out / "index.html"
+    index.write_text("<!doctype html><meta charset='utf-8'><title>NPS demo mailbox</title>"
+                     "<h1>E-mails the fake SendGrid delivered</h1><table border='1' cellpadding='4'>"
+                     "<tr><th>subject</th><th>to</th><th>language</th></tr>" + "".join(rows) + "</table>",
+                     encoding="utf-8")
+    return index
+
+
+def _table(conn: psycopg.Connection, title: str, query: str) -> None:
+    try:
+        cur = conn.execute(query)
+    except psycopg.Error as exc:
+        conn.rollback()
+        _say(f"\n{title}: not available ({exc.diag.message_primary})")
+        return
+    rows = cur.fetchall()
+    headers = [c.name for c in cur.description]
+    cells = [[("" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v)) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    _say(f"\n{title}")
+    _say("  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in cells:
+        _say("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def print_summary(url: str) -> None:
+    # Every NPS figure comes from the marts (the one NPS macro): the summary never recomputes it.
+    with psycopg.connect(url) as conn:
+        _table(conn, "NPS trend (rolling windows on the last day with answers)", "select day, responses, "
+               "round(nps, 1) as nps_that_day, round(nps_rolling_30d, 1) as nps_30d, round(nps_rolling_90d, 1) as "
+               "nps_90d from marts.nps_daily where responses > 0 order by day desc limit 1")
+        _table(conn, "NPS by region, latest month", "select region, surveys_sent, responses, round(nps, 1) as nps, "
+               "round(nps_moe_95, 1) as moe_95, is_low_n, round(response_rate, 3) as response_rate "
+               "from marts.nps_by_region where month = (select max(month) from marts.nps_by_region) "
+               "order by nps desc nulls last")
+        _table(conn, "NPS by segment, latest month", "select segment, responses, round(nps, 1) as nps, "
+               "round(nps_moe_95, 1) as moe_95, is_low_n from marts.nps_by_segment "
+               "where month = (select max(month) from marts.nps_by_segment) order by nps desc nulls last")
+        _table(conn, "NPS by delivery bucket, latest month", "select delivery_bucket, responses, round(nps, 1) as nps, "
+               "round(nps_moe_95, 1) as moe_95, is_low_n from marts.nps_by_delivery "
+               "where month = (select max(month) from marts.nps_by_delivery) order by delivery_bucket")
+        _table(conn, "Survey funnel (all days)", "select sum(sent) sent, sum(delivered) delivered, sum(bounced) "
+               "bounced, sum(opened) opened, sum(clicked) clicked, sum(responded) responded, sum(unsubscribed) "
+               "unsubscribed from marts.survey_funnel")
+        # a view over ops.case_state: the live owner and status nps_close_loop wrote
+        _table(conn, "Detractor cases per manager", "select coalesce(manager_email, '(no owner)') manager, "
+               "count(*) cases, count(*) filter (where status = 'open') open, count(*) filter (where status = "
+               "'closed') closed, count(notified_at) notified from ops.detractor_cases group by 1 order by 2 desc")
+
+
+def print_next_steps() -> None:
+    _say("\nWhere to look next:")
+    _say("  make airflow        Airflow UI on http://localhost:8080 (admin/admin): the DAG runs of this demo;")
+    _say("                      Data Docs of the quality gates on http://localhost:8080/nps-data-docs/")
+    _say("  make bi             the NPS dashboard (Superset) on http://localhost:8088/superset/dashboard/nps/ (admin/admin)")
+    _say("  make dbt-docs       dbt's documentation: every model, column, test and the lineage, on http://localhost:8089")
+    _say("  psql \"$NPS_WAREHOUSE_URL\"   marts.* for BI (role nps_bi), ops.detractor_cases for follow-up")
+    _say(f"  {state_dir() / 'demo'}   the generated data, the simulated clock")
