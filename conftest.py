@@ -46,6 +46,13 @@ def pytest_configure(config):
     config._nps_airflow_db = _isolated_airflow_db()
 
 
+def pytest_collection_modifyitems(config, items):
+    """tests/e2e (DAG runs, browsers, the demo) is slow as a whole: `pytest -m "not slow"` runs the rest in minutes."""
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_unconfigure(config):
     name = getattr(config, "_nps_airflow_db", None)
     if name:

@@ -3,8 +3,8 @@
 ours   : `nps.surveys.sender.Sender` over a due-queue table with the dbt model's columns (claim -> 1 request per
          1000 recipients, languages and kinds mixed where a group's remainder shares a request -> record in
          raw.survey_sends)
-anchor : one request per e-mail with the official `sendgrid` client, as Airflow's SendGrid provider does
-         (`send_email` builds one `Mail` per message); timed on a sample and extrapolated, labelled so
+anchor : one request per e-mail through the same client (`nps.sendgrid_client`), as Airflow's SendGrid provider
+         does (`send_email` builds one `Mail` per message); timed on a sample and extrapolated, labelled so
 The fake SendGrid runs in a process of its own, its rate limit lifted (it otherwise answers 429 after 600/min).
 """
 
@@ -41,14 +41,19 @@ def _queue(conn: psycopg.Connection, n: int) -> None:
                             f"customer{i}@example.com", LANGS[i % len(LANGS)], f"Клієнт {i}", DAY, 0))
 
 
-def send_ours(url: str, dsn: str, n: int) -> tuple[float, dict]:
+def _client(url: str):
+    from nps import sendgrid_client
     from nps.connections import Conn
+
+    return sendgrid_client.connect(Conn("nps_sendgrid", "http", url, None, "", KEY, "", {}))
+
+
+def send_ours(url: str, dsn: str, n: int) -> tuple[float, dict]:
     from nps.surveys.sender import Sender
-    from nps.surveys.sendgrid_api import make_client
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         _queue(conn, n)
-    client = make_client(Conn("nps_sendgrid", "http", url, None, "", KEY, "", {}))
+    client = _client(url)
     t0 = time.perf_counter()
     report = Sender(day=DAY, issued_at=ISSUED, dsn=dsn, client=client, queue_relation=QUEUE,
                     run_id="bench").run()
@@ -60,16 +65,13 @@ def send_ours(url: str, dsn: str, n: int) -> tuple[float, dict]:
 
 
 def send_one_per_email(url: str, sample: int) -> float:
-    """The per-message way: render each e-mail, one `POST /v3/mail/send` per recipient (official client)."""
-    import sendgrid
-    from sendgrid.helpers.mail import CustomArg, Mail
-
-    from nps import tokens
+    """The per-message way: render each e-mail, one `POST /v3/mail/send` per recipient (the same client)."""
+    from nps import sendgrid_client, tokens
     from nps.config import settings
     from nps.surveys import render
 
     cfg = settings()
-    client = sendgrid.SendGridAPIClient(api_key=KEY, host=url)
+    client = _client(url)
     templates = {}
     t0 = time.perf_counter()
     for i in range(sample):
@@ -79,13 +81,14 @@ def send_one_per_email(url: str, sample: int) -> float:
         template = templates[lang, kind]
         token = tokens.mint(f"svanchor{i:08d}", issued_at=ISSUED)
         subs = render.substitutions(lang, token, f"Клієнт {i}")
-        mail = Mail(from_email=cfg.sendgrid_from_email, to_emails=f"customer{i}@example.com",
-                    subject=template.subject, html_content=render.apply_substitutions(template.html, subs),
-                    plain_text_content=render.apply_substitutions(template.text, subs))
-        mail.custom_arg = CustomArg("survey_id", f"svanchor{i:08d}")
-        response = client.send(mail)
-        if response.status_code != 202:
-            raise RuntimeError(f"anchor send got {response.status_code}: {response.body[:200]!r}")
+        body = sendgrid_client.message([f"customer{i}@example.com"], template.subject,
+                                       render.apply_substitutions(template.text, subs),
+                                       render.apply_substitutions(template.html, subs),
+                                       from_email=cfg.sendgrid_from_email,
+                                       custom_args={"survey_id": f"svanchor{i:08d}"})
+        result = sendgrid_client.send(client, body)
+        if result.outcome is not sendgrid_client.Outcome.SENT:
+            raise RuntimeError(f"anchor send: {result.error}")
     return time.perf_counter() - t0
 
 

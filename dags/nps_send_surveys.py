@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
 from nps.dag_defaults import DAG_KWARGS, TIMEZONE
+from nps.surveys.approval import approval_timeout
 
 DOC = """
 ### nps_send_surveys
@@ -12,7 +14,13 @@ Daily at 10:00 Europe/Kyiv. Sends every survey due on the run's logical date, on
 
 1. **sync_suppressions**: SendGrid's unsubscribes, bounces, spam reports and our ASM group's unsubscribes
    -> `raw.sendgrid_suppressions` (whole lists, replaced per list).
-2. **send_surveys**: `intermediate.int_survey_due_queue` for the day (eligibility, throttling, reminders and
+2. **check_batch**: counts what the run would send and records the plan (`raw.survey_send_plans`). An unusually
+   large batch (more than 3x the median daily send of the last 28 days; with under 7 sending days of history, more
+   than `NPS_SEND_APPROVAL_CEILING`) or the first batch after the eligibility settings changed goes to
+   **approve_large_batch**: it waits in the Airflow UI (Browse > Required actions, or the run's task) for a person to
+   Approve or Reject; nobody answering within `NPS_SEND_APPROVAL_TIMEOUT_HOURS` (6) rejects it. A rejected batch
+   sends nothing; its surveys stay due (the catch-up window) and the next run asks again.
+3. **send_surveys**: `intermediate.int_survey_due_queue` for the day (eligibility, throttling, reminders and
    catch-up of missed days live in that dbt model) -> batches of up to 1000 per (kind, language) ->
    `POST /v3/mail/send` -> `raw.survey_sends`. Each survey is claimed before its request; a crash or timeout
    leaves it `unknown`, never re-sent. Counts (due / sent / failed / unknown / skipped by limit, per language
@@ -48,13 +56,31 @@ def nps_send_surveys():
 
         return sync_suppressions_task()
 
-    @task
+    @task.branch
+    def check_batch(**context) -> str:
+        from nps.surveys.tasks import check_batch_task
+
+        return check_batch_task(context)
+
+    approve_large_batch = ApprovalOperator(
+        task_id="approve_large_batch",
+        subject="Send the NPS surveys due {{ ds }}?",
+        body="{{ ti.xcom_pull(task_ids='check_batch', key='plan') }}\n\nApprove sends them now; Reject (or no answer "
+             "before the timeout) sends nothing and the next run asks again.",
+        defaults="Reject",
+        response_timeout=approval_timeout(),
+    )
+
+    @task(trigger_rule="none_failed_min_one_success")
     def send_surveys(**context) -> dict:
         from nps.surveys.tasks import send_surveys_task
 
         return send_surveys_task(context)
 
-    sync_suppressions() >> send_surveys()
+    check = check_batch()
+    send = send_surveys()
+    sync_suppressions() >> check >> [approve_large_batch, send]
+    approve_large_batch >> send
 
 
 nps_send_surveys()

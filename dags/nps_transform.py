@@ -1,5 +1,5 @@
 """
-### nps_transform: validate raw → dbt (the nightly or the answers cadence) → validate marts → publish
+### nps_transform: validate raw → dbt (the nightly or the answers cadence, marts gated by dbt) → publish
 
 Runs whenever a load emits one of the raw Assets (1C, CRM or survey answers):
 
@@ -13,8 +13,10 @@ Runs whenever a load emits one of the raw Assets (1C, CRM or survey answers):
    built) when only the responses load did; the param `cadence` forces one. One Cosmos task per dbt node with its
    tests, or with the param `replay=true` one `dbt_build_all` task (same selection, same result: the cheap path for
    replays and backfills).
-5. `validate_marts`: the marts' invariants on `marts_build`; a critical failure leaves the live `marts` untouched.
-6. `publish`: swaps `marts_build` in as `marts` in one transaction, reports NPS drift, emits `nps://marts/nps`.
+   The marts' rules are dbt's (contract constraints per row, tests across rows, run with each model): a failure
+   stops the run before `publish`, so the live `marts` stay untouched.
+5. `publish` (once a build path succeeded): swaps `marts_build` in as `marts` in one transaction (refusing a build
+   that lacks a live relation), reports NPS drift, emits `nps://marts/nps`.
 
 Logic: `plugins/nps/transform/` (dbt), `plugins/nps/quality/` (gates, swap); models: `dbt_project/`.
 """
@@ -80,16 +82,7 @@ def nps_transform():
         outcome = build(as_of=_moment(dag_run), cadence=cadence, dbt_vars={"marts_schema": BUILD_SCHEMA})
         return {"cadence": cadence, "nodes": len(outcome.statuses), "warn": outcome.count("warn")}
 
-    @task(trigger_rule="none_failed_min_one_success")
-    def validate_marts(dag_run=None, run_id=None) -> dict:
-        from nps import quality
-        from nps.connections import warehouse_dsn
-
-        result = quality.validate_marts(warehouse_dsn(), run_id, _moment(dag_run), schema=BUILD_SCHEMA)
-        result.raise_if_critical()
-        return result.as_dict()
-
-    @task(outlets=[MARTS])
+    @task(outlets=[MARTS], trigger_rule="none_failed_min_one_success")
     def publish(dag_run=None, run_id=None) -> dict:
         from nps.connections import warehouse_dsn
         from nps.quality.drift import report_drift
@@ -103,7 +96,7 @@ def nps_transform():
 
     builds = [dbt_build_all(), dbt_task_group(NIGHTLY), dbt_task_group(ANSWERS)]
     check_source_freshness() >> validate_raw() >> prepare_marts_build() >> choose_path() >> builds
-    builds >> validate_marts() >> publish()
+    builds >> publish()
 
 
 def _moment(dag_run):

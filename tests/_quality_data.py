@@ -1,4 +1,4 @@
-"""A small, realistic raw dataset and mart tables for the data-quality tests (tests/test_quality_*.py)."""
+"""A small, realistic raw dataset and mart tables for the data-quality tests (tests/integration/test_quality_*.py)."""
 
 from __future__ import annotations
 

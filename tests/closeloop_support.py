@@ -1,5 +1,6 @@
-"""Test support for the close-loop tests: the input relations (as the dbt model and seed will provide them) and
-the project's fakes (nps_dev.fakes) wired as the nps_crm / nps_sendgrid connections."""
+"""Test support for the close-loop tests: hand-made cases in place of the dbt model's rows (which answers make a
+case is the model's rule, tests/integration/test_close_loop_cases.py) and of the region seed, and the project's fakes
+(nps_dev.fakes) wired as the nps_crm / nps_sendgrid connections."""
 
 from __future__ import annotations
 

@@ -4,8 +4,9 @@ One long-lived process (the first `dag.test()` pays ~5 s of Airflow start-up, la
 warehouse, generates a distributor's data, starts the fake 1C / Bitrix24 / SendGrid and the real collector on
 loopback, then replays each day in schedule order with a simulated clock (contract §6a):
 
-  01:00 nps_extract → 10:00 nps_send_surveys → customers open, click and answer through the collector's HTTP routes,
-  the fake SendGrid posts signed events → 23:00 nps_load_responses → (every few days and on the last day)
+  01:00 nps_extract → 10:00 nps_send_surveys (a batch over the approval ceiling waits for a person: the demo's
+  operator approves it in Required actions and says so) → customers open, click and answer through the collector's
+  HTTP routes, the fake SendGrid posts signed events → 23:00 nps_load_responses → (every few days and on the last day)
   nps_transform → nps_close_loop.
 
 Transform and close-loop run every `--transform-every` days instead of daily (each costs seconds of dbt); the
@@ -295,6 +296,7 @@ def run(args: argparse.Namespace) -> int:
     from nps_dev.fakes import start_fakes
     from nps_dev.generator import GeneratorConfig, generate
     from nps_dev.generator.responses import ResponseModel
+    from nps_dev.operator import Operator
 
     t0 = time.monotonic()
     url = os.environ["NPS_WAREHOUSE_URL"]
@@ -329,6 +331,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update({"NPS_SIMULATION": "1", "NPS_CLOCK_FILE": str(clock_file), "NPS_COLLECTOR_BASE_URL": collector,
                        "NPS_SENDGRID_WEBHOOK_PUBLIC_KEY": stack.sendgrid.public_key,
                        "NPS_COLLECTOR_RATE_LIMIT": "0",  # every simulated customer comes from 127.0.0.1
+                       # a small distributor's ceiling: the first day's batch (a week of catch-up) waits for approval
+                       "NPS_SEND_APPROVAL_CEILING": os.environ.get("NPS_SEND_APPROVAL_CEILING", "100"),
                        "NPS_RETRY_DELAY_SECONDS": os.environ.get("NPS_RETRY_DELAY_SECONDS", "5")})
     start_collector(collector_port)
     _say(f"-- fakes: 1C {stack.onec_url} | Bitrix24 {stack.crm_url} | SendGrid {stack.sendgrid_url}; "
@@ -345,6 +349,9 @@ def run(args: argparse.Namespace) -> int:
     customers = Customers(stack, ResponseModel(seed=args.seed), truth, url, collector, args.seed)
     timings = Timings()
     answered = 0
+    operator = Operator(lambda request: "Approve", user="demo-operator", on_answer=lambda request, option: _say(
+        f"   operator: {option} in Airflow's Required actions for {request.dag_id}: {request.body.splitlines()[0]}"))
+    operator.start()  # answers a large batch's approval request as a person at the Airflow UI would
     try:
         for offset in range(days):
             day = first_day + timedelta(days=offset)
@@ -384,6 +391,7 @@ def run(args: argparse.Namespace) -> int:
                 run_dag(dags[dag_id], final, timings, REPLAY.get(dag_id))
         mailbox = write_mailbox(stack.sendgrid.messages(), demo_dir / "mailbox")
     finally:
+        operator.stop()
         stack.stop()
     print_summary(url)
     _say(f"\nE-mails captured by the fake SendGrid: {customers.sent_total} surveys, {customers.other_messages} "

@@ -13,9 +13,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
+# The settings readers every module uses: an unset or empty variable means the default.
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if raw == "":
         return default
     try:
         return int(raw)
@@ -23,14 +24,25 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"setting {name} must be an integer, got {raw!r}") from exc
 
 
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if raw == "":
         return default
     try:
         return float(raw)
     except ValueError as exc:
         raise ValueError(f"setting {name} must be a number, got {raw!r}") from exc
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"setting {name} must be true/false, got {raw!r}")
 
 
 def state_dir() -> Path:
@@ -54,32 +66,41 @@ class Settings:
     sendgrid_asm_group_id: int
     fallback_manager_email: str
     case_sla_business_days: int
+    closeloop_include_passives: bool   # passives with a comment make (information) cases too: ops.detractor_cases
+    send_approval_ceiling: int
+    send_approval_timeout_hours: float
+    expectations_dir: Path             # the GX suites (JSON); images copy expectations/ next to plugins/
 
 
 def settings() -> Settings:
     """Current settings (read each call: tests and the demo change the environment)."""
     return Settings(
         timezone=os.environ.get("NPS_TIMEZONE", "Europe/Kyiv"),
-        survey_delay_days=_int("NPS_SURVEY_DELAY_DAYS", 14),
-        throttle_days=_int("NPS_THROTTLE_DAYS", 90),
-        reminder_after_days=_int("NPS_REMINDER_AFTER_DAYS", 5),
-        catch_up_days=_int("NPS_CATCH_UP_DAYS", 7),
-        extract_lookback_days=_int("NPS_EXTRACT_LOOKBACK_DAYS", 45),
-        quarantine_threshold=_float("NPS_QUARANTINE_THRESHOLD", 0.05),
+        survey_delay_days=env_int("NPS_SURVEY_DELAY_DAYS", 14),
+        throttle_days=env_int("NPS_THROTTLE_DAYS", 90),
+        reminder_after_days=env_int("NPS_REMINDER_AFTER_DAYS", 5),
+        catch_up_days=env_int("NPS_CATCH_UP_DAYS", 7),
+        extract_lookback_days=env_int("NPS_EXTRACT_LOOKBACK_DAYS", 45),
+        quarantine_threshold=env_float("NPS_QUARANTINE_THRESHOLD", 0.05),
         collector_base_url=os.environ.get("NPS_COLLECTOR_BASE_URL", "http://127.0.0.1:18080").rstrip("/"),
         token_secret=os.environ.get("NPS_TOKEN_SECRET", ""),
-        token_ttl_days=_int("NPS_TOKEN_TTL_DAYS", 60),
+        token_ttl_days=env_int("NPS_TOKEN_TTL_DAYS", 60),
         sendgrid_from_email=os.environ.get("NPS_SENDGRID_FROM", "nps@example.com"),
-        sendgrid_asm_group_id=_int("NPS_SENDGRID_ASM_GROUP_ID", 1001),
+        sendgrid_asm_group_id=env_int("NPS_SENDGRID_ASM_GROUP_ID", 1001),
         fallback_manager_email=os.environ.get("NPS_FALLBACK_MANAGER_EMAIL", "cx-team@example.com"),
-        case_sla_business_days=_int("NPS_CASE_SLA_BUSINESS_DAYS", 2),
+        case_sla_business_days=env_int("NPS_CASE_SLA_BUSINESS_DAYS", 2),
+        closeloop_include_passives=env_bool("NPS_CLOSELOOP_INCLUDE_PASSIVES", False),
+        # a send batch larger than this waits for approval while there is under a week of send history
+        send_approval_ceiling=env_int("NPS_SEND_APPROVAL_CEILING", 1000),
+        send_approval_timeout_hours=env_float("NPS_SEND_APPROVAL_TIMEOUT_HOURS", 6.0),  # then the batch is rejected
+        expectations_dir=Path(os.environ.get("NPS_EXPECTATIONS_DIR") or REPO_ROOT / "expectations"),
     )
 
 
 # The settings dbt reads (dbt_project.yml `vars:` as env_var()): each default lives in settings() above only.
 DBT_SETTINGS = {"NPS_TIMEZONE": "timezone", "NPS_SURVEY_DELAY_DAYS": "survey_delay_days",
                 "NPS_THROTTLE_DAYS": "throttle_days", "NPS_REMINDER_AFTER_DAYS": "reminder_after_days",
-                "NPS_CATCH_UP_DAYS": "catch_up_days", "NPS_FALLBACK_MANAGER_EMAIL": "fallback_manager_email"}
+                "NPS_CATCH_UP_DAYS": "catch_up_days", "NPS_CLOSELOOP_INCLUDE_PASSIVES": "closeloop_include_passives"}
 
 
 def dbt_env() -> dict[str, str]:

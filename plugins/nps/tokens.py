@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from nps import clock
 from nps.config import settings
 
-_SURVEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# URL-safe, 1-64 characters; written so that Postgres (`~`, on landing rows) reads it the same as Python.
+SURVEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class InvalidToken(Exception):
@@ -51,12 +52,12 @@ def _sign(message: str, secret: bytes) -> str:
 
 def valid_survey_id(survey_id: str | None) -> bool:
     """Whether a survey id can go into a token (URL-safe, 1-64 characters)."""
-    return bool(survey_id) and _SURVEY_ID.match(survey_id) is not None
+    return bool(survey_id) and SURVEY_ID.match(survey_id) is not None
 
 
 def mint(survey_id: str, issued_at: datetime | None = None, ttl: timedelta | None = None,
          secret: str | None = None) -> str:
-    if not _SURVEY_ID.match(survey_id):
+    if not SURVEY_ID.match(survey_id):
         raise ValueError(f"survey id {survey_id!r} is not URL-safe")
     issued = issued_at or clock.now()
     lifetime = ttl or timedelta(days=settings().token_ttl_days)
@@ -67,7 +68,7 @@ def mint(survey_id: str, issued_at: datetime | None = None, ttl: timedelta | Non
 
 def verify(token: str, now: datetime | None = None, secret: str | None = None) -> Token:
     parts = token.split(".")
-    if len(parts) != 3 or not _SURVEY_ID.match(parts[0]):
+    if len(parts) != 3 or not SURVEY_ID.match(parts[0]):
         raise InvalidToken("malformed token")
     survey_id, expiry_b36, signature = parts
     expected = _sign(f"{survey_id}.{expiry_b36}", _secret(secret))

@@ -19,7 +19,11 @@ def test_dag_shape():
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(DAG_FILE)).get_dag("nps_send_surveys")
-    assert [t.task_id for t in dag.topological_sort()] == ["sync_suppressions", "send_surveys"]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "sync_suppressions", "check_batch", "approve_large_batch", "send_surveys"]
+    approve = dag.get_task("approve_large_batch")
+    assert approve.defaults == ["Reject"] and approve.response_timeout.total_seconds() == 6 * 3600
+    assert dag.get_task("send_surveys").trigger_rule == "none_failed_min_one_success"
     assert dag.timetable.expression == "0 10 * * *"
     assert "Europe/Kyiv" in str(dag.timetable.timezone)
     assert dag.params["dry_run"] is False and dag.params["limit"] is None

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from collector_support import add_sends, settings, signed, token, wait_for
+from collector_support import add_sends, collector_url, settings, signed, token, wait_for
 from fastapi.testclient import TestClient
 
 from conftest import free_port
 from nps import warehouse
 from nps.collector.app import create_app
 from nps.collector.spool import Spool
+from nps.collector.store import replay
 from nps.config import state_dir
 from nps.responses.landing import load_landing
 from nps_dev.pgserver import LocalPostgres
@@ -106,3 +107,48 @@ def test_claim_of_a_crashed_replayer_is_released_after_a_while(tmp_path):
     os.utime(stuck, (time.time() - 601, time.time() - 601))
     [again] = Spool(tmp_path, stale_claim_s=600).claim()
     assert again.name == "ready-1-1.jsonl.claimed" and len(Spool.read(again)[0]) == 1
+
+
+def _ready_file(folder: Path, lines: list[bytes]) -> Path:
+    """A sealed spool file as a crashed or older writer may have left it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"ready-{time.time_ns()}-{uuid.uuid4().hex[:8]}.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+def _answer(survey: str, score: int) -> bytes:
+    return json.dumps({"table": "responses", "row": {"survey_id": survey, "score": score, "comment": None,
+                                                      "reasons": [], "language": "uk", "signal": "submit",
+                                                      "responded_at": "2026-03-02T09:00:00+00:00"}}).encode()
+
+
+def test_bad_spool_lines_reach_quarantine_and_good_ones_land(warehouse_url, db, tmp_path):
+    """The collector's own login replays (it writes only landing); the loader then quarantines what could not land."""
+    good, refused = f"s-{uuid.uuid4().hex[:10]}", f"s-{uuid.uuid4().hex[:10]}"
+    add_sends(db, good, refused)
+    path = _ready_file(tmp_path / "spool", [_answer(good, 7), b'{"table":"responses","row":{"surv\x00',
+                                            b'{"table":"nowhere","row":{}}', _answer(refused, 11)])
+    assert replay(Spool(tmp_path / "spool"), collector_url(warehouse_url)) == {"files": 1, "rows": 1, "bad_lines": 3}
+    assert db.execute("select survey_id from landing.responses where survey_id = any(%s)",
+                      ([good, refused],)).fetchall() == [(good,)]
+    run = f"run-{uuid.uuid4().hex[:8]}"
+    assert load_landing(warehouse_url, run)["spool_quarantined"] == 3
+    assert load_landing(warehouse_url, run)["spool_quarantined"] == 0  # once each
+    reasons = dict(db.execute("select source_key, reason from raw.quarantine where source = 'spool' and run_id = %s",
+                              (run,)).fetchall())
+    assert reasons[f"{path.name}:1"] == "unreadable spool line"
+    assert reasons[f"{path.name}:2"] == "not a spool record: KeyError('nowhere')"
+    assert reasons[f"{path.name}:3"].startswith("refused by the database: ")
+    assert db.execute("select score from raw.survey_responses where survey_id = %s", (good,)).fetchone() == (7,)
+
+
+def test_a_file_landed_by_a_replayer_that_died_before_deleting_it_lands_once(warehouse_url, db, tmp_path):
+    survey = f"s-{uuid.uuid4().hex[:10]}"
+    path = _ready_file(tmp_path / "spool", [_answer(survey, 4)])
+    kept = path.read_bytes()
+    assert replay(Spool(tmp_path / "spool"), warehouse_url)["rows"] == 1
+    path.write_bytes(kept)  # as if the replayer had committed, then crashed before deleting its claimed file
+    assert replay(Spool(tmp_path / "spool"), warehouse_url) == {"files": 1, "rows": 0, "bad_lines": 0}
+    assert list((tmp_path / "spool").iterdir()) == []
+    assert db.execute("select count(*) from landing.responses where survey_id = %s", (survey,)).fetchone() == (1,)

@@ -156,11 +156,11 @@ def test_nps_transform_dag_succeeds(built):
     answers = {t for t in task_ids if t.startswith("dbt_answers.")}
     # the answers cadence leaves the purchase side to the nightly one
     assert not {t for t in answers if "onec" in t or "crm" in t or "int_purchases" in t or "int_customers" in t}
-    # freshness -> raw gate -> build schema -> (nightly | answers | replay path) -> marts gate -> swap/publish
+    # freshness -> raw gate -> build schema -> (nightly | answers | replay path, each gated by dbt) -> swap/publish
     assert "validate_raw" in dag.get_task("check_source_freshness").downstream_task_ids
     assert nightly | answers | {"dbt_build_all"} <= dag.get_task("choose_path").get_flat_relative_ids(upstream=False)
-    assert nightly | answers | {"dbt_build_all"} <= dag.get_task("validate_marts").get_flat_relative_ids(upstream=True)
-    assert "publish" in dag.get_task("validate_marts").downstream_task_ids
+    assert nightly | answers | {"dbt_build_all"} <= dag.get_task("publish").get_flat_relative_ids(upstream=True)
+    assert dag.get_task("publish").trigger_rule == "none_failed_min_one_success"
     # a run nothing triggered (here: dag.test) builds the nightly cadence
     states = built["states"]
     assert states["dbt_nightly.int_purchases_model_build"] == "success"
@@ -256,7 +256,8 @@ def test_bi_role_reads_marts_only_and_marts_carry_no_pii(built, db):
     refs = {c["ref_key"] for c in built["ds"].customers}
     assert all(len(k["customer_key"]) == 64 and k["customer_key"] not in refs for k in keys)
     ops = _rows(db, "select * from ops.detractor_cases")
-    assert ops and all(r["status"] == "open" and r["score"] <= 6 and r["manager_email"] for r in ops)
+    # no case opened yet: its owner is nps_close_loop's choice (ops.case_state), not the model's
+    assert ops and all(r["status"] == "open" and r["score"] <= 6 and r["manager_email"] is None for r in ops)
     # the close-loop input contract (plugins/nps/closeloop/cases.py)
     from nps.closeloop.cases import INPUT_COLUMNS
 

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from nps.bitrix_client import BitrixClient, LeakyBucket, mask, php_query
 from nps.extract import run_crm
-from nps.extract.bitrix import BitrixClient, LeakyBucket, mask, php_query
-from nps.extract.errors import QuarantineThresholdExceeded, SourceAuthError, SourceUnavailable
-from nps.extract.retry import RetryPolicy
+from nps.extract.errors import QuarantineThresholdExceeded
+from nps.sources import RetryPolicy, SourceAuthError, SourceUnavailable
 
 END = datetime(2026, 2, 17, 23, 0, tzinfo=UTC)  # 01:00 Kyiv; the generated CRM was last modified in January
 START = END - timedelta(days=1)

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from nps.extract import run_onec
-from nps.extract.errors import QuarantineThresholdExceeded, SourceAuthError, SourceUnavailable
+from nps.extract.errors import QuarantineThresholdExceeded
 from nps.extract.onec import OneCClient
-from nps.extract.retry import RetryPolicy
+from nps.sources import RetryPolicy, SourceAuthError, SourceUnavailable
 
 KYIV = ZoneInfo("Europe/Kyiv")
 SALES, ORDERS = "Document_РеализацияТоваровУслуг", "Document_ЗаказКлиента"

@@ -14,9 +14,9 @@ from psycopg.types.json import Jsonb
 
 from nps.collector.app import create_app
 from nps.collector.spool import Spool
+from nps.collector.store import replay
 from nps.responses.files import load_drop_dir
 from nps.responses.landing import load_landing
-from nps.responses.spool import replay_spool
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HEADER = "survey_id,score,comment,responded_at,channel\n"
@@ -190,6 +190,23 @@ def test_file_drop_rejects_bad_files_with_reason(warehouse_url, db, tmp_path, mo
     assert sorted(p.name for p in drop.glob("*.csv")) == []
 
 
+def test_the_latest_answer_wins_across_channels(warehouse_url, db, tmp_path):
+    """One rule for every channel (nps.responses.latest): an older kiosk answer does not replace a newer web one."""
+    survey = sid()
+    add_sends(db, survey)
+    db.execute("insert into landing.responses (survey_id, score, responded_at, signal) values (%s, 9, %s, 'submit')",
+               (survey, T0 + timedelta(hours=1)))
+    load_landing(warehouse_url)
+
+    def kiosk(name: str, score: int, at: datetime) -> tuple:
+        _drop(tmp_path / "drop", name, HEADER + f"{survey},{score},,{at.isoformat()},kiosk\n")
+        load_drop_dir(warehouse_url, T0 + timedelta(days=1), "run-x", tmp_path / "drop")
+        return raw_answer(db, survey)[0::4]  # score, channel
+
+    assert kiosk("older.csv", 2, T0) == (9, "web")
+    assert kiosk("newer.csv", 3, T0 + timedelta(hours=2)) == (3, "file:kiosk")
+
+
 def test_loader_sweeps_spool_each_file_once(warehouse_url, db, tmp_path):
     survey = sid()
     add_sends(db, survey)
@@ -200,10 +217,10 @@ def test_loader_sweeps_spool_each_file_once(warehouse_url, db, tmp_path):
     spool.append([{"table": "sendgrid_events", "row": {"sg_event_id": "sp-" + survey, "event": "open",
                                                        "payload": json.dumps({"event": "open", "timestamp": 1})}}])
     spool.seal()
-    with (tmp_path / "spool" / "ready-1-1.jsonl").open("wb") as fh:  # a torn tail: never acknowledged
+    with (tmp_path / "spool" / f"ready-1-{survey}.jsonl").open("wb") as fh:  # a torn tail: never acknowledged
         fh.write(b'{"table":"responses","row":{"survey_id":"torn"')
-    assert replay_spool(warehouse_url, tmp_path / "spool") == {"files": 2, "rows": 2}
-    assert replay_spool(warehouse_url, tmp_path / "spool") == {"files": 0, "rows": 0}
+    assert replay(Spool(tmp_path / "spool"), warehouse_url) == {"files": 2, "rows": 2, "bad_lines": 0}
+    assert replay(Spool(tmp_path / "spool"), warehouse_url) == {"files": 0, "rows": 0, "bad_lines": 0}
     assert list((tmp_path / "spool").iterdir()) == []
     rows = db.execute("select score, comment, source, signal from landing.responses where survey_id = %s",
                       (survey,)).fetchall()

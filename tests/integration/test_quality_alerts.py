@@ -93,6 +93,26 @@ def test_callback_never_raises_and_keeps_the_mail_error(clean, sendgrid, monkeyp
     assert emailed == [] and "Unauthorized" in error
 
 
+def test_an_alert_mail_whose_outcome_is_unknown_is_kept_and_never_resent(clean, sendgrid, monkeypatch):
+    monkeypatch.setenv("NPS_ALERT_EMAILS", "data-team@example.com")
+    sendgrid.status = 500  # SendGrid may have taken it
+    alerts.on_failure_callback(_context(RuntimeError("boom")))
+    emailed, error = clean.execute("select emailed_to, email_error from quality.alerts").fetchone()
+    assert len(sendgrid.messages) == 1 and emailed == []
+    assert error.startswith("outcome unknown, not sent again: HTTP 500")
+
+
+def test_alerts_never_import_the_gate():
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(alerts))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert "nps.quality.settings.quality_settings" in imported  # the walk sees the module's own imports
+    assert not [m for m in imported if m.startswith("nps.quality.gate")]  # the gate imports alerts, not back
+
+
 def _result(run_id, suite, asset, column, success, severity, unexpected, keys, checked_at):
     return {"run_id": run_id, "suite": suite, "expectation": "expect_column_values_to_be_between", "asset": asset,
             "column": column, "description": f"{column} >= 0", "success": success, "severity": severity,

@@ -282,39 +282,37 @@ def test_task_killed_mid_batch_and_retried_sends_nothing_twice(db, queue, fake, 
 
     def record_then_die(conn, batch, status, **kw):
         calls["n"] += 1
-        # the second batch went out (202) and the third is in flight (the second is recorded while it is out):
-        # the process dies before recording either
-        if calls["n"] == 2:
+        if calls["n"] == 2:  # the second batch went out (202): the process dies before recording it
             raise Killed()
         return real_record(conn, batch, status, **kw)
 
     monkeypatch.setattr(sender, "record", record_then_die)
     with pytest.raises(Killed):
         send(run_id="scheduled__2026-03-02T08:00:00+00:00")
-    assert len(fake.messages()) == 3
-    assert statuses(db) == {"sent": 1000, "claimed": 2000}  # at most two batches claimed and not recorded
+    assert len(fake.messages()) == 2
+    assert statuses(db) == {"sent": 1000, "claimed": 1000}  # at most one batch claimed and not recorded
     monkeypatch.setattr(sender, "record", real_record)
 
     retry = send(run_id="scheduled__2026-03-02T08:00:00+00:00")  # Airflow's retry of the same task
-    assert retry.orphans_marked_unknown == 2000
-    assert retry.sent == 500 and retry.requests == 1
+    assert retry.orphans_marked_unknown == 1000
+    assert retry.sent == 1500 and retry.requests == 2
     ids = sent_ids(fake)
-    assert len(ids) == len(set(ids)) == 3500  # the 2000 'unknown' ones really went out, once
-    assert statuses(db) == {"sent": 1500, "unknown": 2000}
+    assert len(ids) == len(set(ids)) == 3500  # the 1000 'unknown' ones really went out, once
+    assert statuses(db) == {"sent": 2500, "unknown": 1000}
     assert db.execute("select count(*) from raw.survey_sends where status = 'unknown' and error like "
-                      "'claimed by an attempt%%'").fetchone()[0] == 2000
+                      "'claimed by an attempt%%'").fetchone()[0] == 1000
     assert "left claimed by a crashed attempt" in retry.summary()
     assert send().requests == 0 and len(fake.messages()) == 4
 
 
-def test_an_error_while_a_request_is_out_still_records_its_202(db, queue, fake, monkeypatch):
+def test_an_error_before_a_claim_leaves_that_batch_to_the_next_run(db, queue, fake, monkeypatch):
     queue(rows(2500))
     real_prepare = sender.Sender.prepare
     calls = {"n": 0}
 
     def prepare_fails_on_the_third_batch(self, batch):
         calls["n"] += 1
-        if calls["n"] == 3:  # batch 2 is in flight, batch 1's 202 is being recorded
+        if calls["n"] == 3:
             raise RuntimeError("boom while preparing")
         return real_prepare(self, batch)
 
@@ -322,7 +320,7 @@ def test_an_error_while_a_request_is_out_still_records_its_202(db, queue, fake, 
     with pytest.raises(RuntimeError, match="boom"):
         send()
     assert len(fake.messages()) == 2
-    assert statuses(db) == {"sent": 2000}  # both 202s recorded, the third batch never claimed
+    assert statuses(db) == {"sent": 2000}  # the third batch was never claimed: nothing stranded as unknown
     monkeypatch.setattr(sender.Sender, "prepare", real_prepare)
     assert send().sent == 500 and len(set(sent_ids(fake))) == 2500
 
@@ -438,6 +436,18 @@ def test_bad_api_key_sends_nothing_and_releases(db, queue, fake, monkeypatch):
                                                                 "password": "SG.wrong"}))
     queue(rows(2))
     with pytest.raises(SendGridUnavailable, match="HTTP 401"):
+        send()
+    assert statuses(db) == {}
+
+
+def test_sendgrid_unreachable_sends_nothing_and_releases(db, queue, monkeypatch):
+    from conftest import free_port
+
+    monkeypatch.setenv("AIRFLOW_CONN_NPS_SENDGRID", json.dumps({"conn_type": "http", "password": KEY,
+                                                                "host": f"http://127.0.0.1:{free_port()}"}))
+    monkeypatch.setenv("NPS_TOKEN_SECRET", SECRET)
+    queue(rows(2))
+    with pytest.raises(SendGridUnavailable, match="no answer from SendGrid"):  # connection refused: never left
         send()
     assert statuses(db) == {}
 

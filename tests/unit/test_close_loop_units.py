@@ -1,4 +1,4 @@
-"""Close loop, pure parts: SLA business days, owner resolution, plurals and languages, settings."""
+"""Close loop, pure parts: SLA business days, owner resolution, plurals, settings, the digest in every language."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from nps.closeloop import i18n
 from nps.closeloop.business_days import BusinessCalendar, orthodox_easter, ukrainian_holidays
 from nps.closeloop.owners import Directory, resolve
-from nps.closeloop.settings import normalize_language, settings
+from nps.closeloop.settings import settings
+from nps.i18n import LANGUAGES
 
 
 def test_business_days_skip_weekends():
@@ -74,31 +75,25 @@ def test_day_plurals(lang, n, expected):
     assert i18n.count(lang, "day", n) == expected
 
 
-def test_catalogs_complete_and_languages_normalized():
-    keys = set(i18n.strings("uk"))
-    for lang in ("ru", "en", "pl"):
-        assert set(i18n.strings(lang)) == keys, lang
-    assert normalize_language("UK", "en") == "uk"
-    assert normalize_language("ua", "en") == "uk"
-    assert normalize_language("pl-PL", "uk") == "pl"
-    assert normalize_language("de", "uk") == "uk"
-    assert normalize_language(None, "ru") == "ru"
-
-
 def test_settings_defaults_and_bad_values(monkeypatch):
+    from nps.config import dbt_env
+
+    monkeypatch.delenv("NPS_CLOSELOOP_INCLUDE_PASSIVES", raising=False)
     s = settings()
-    assert (s.sla_business_days, s.default_language, s.include_passives, s.cases_relation) == (
-        2, "uk", False, "ops.detractor_cases")
+    assert (s.sla_business_days, s.default_language, s.cases_relation) == (2, "uk", "ops.detractor_cases")
+    # the passives setting is the dbt model's (var closeloop_include_passives), parsed once here
+    assert dbt_env()["NPS_CLOSELOOP_INCLUDE_PASSIVES"] == "False"
     monkeypatch.setenv("NPS_CLOSELOOP_INCLUDE_PASSIVES", "maybe")
     with pytest.raises(ValueError, match="true/false"):
         settings()
     monkeypatch.setenv("NPS_CLOSELOOP_INCLUDE_PASSIVES", "yes")
+    assert dbt_env()["NPS_CLOSELOOP_INCLUDE_PASSIVES"] == "True"
     monkeypatch.setenv("NPS_CLOSELOOP_MANAGERS_RELATION", "region_managers; drop table x")
     with pytest.raises(ValueError, match="schema.table"):
         settings()
 
 
-@pytest.mark.parametrize("lang", ["uk", "ru", "en", "pl"])
+@pytest.mark.parametrize("lang", LANGUAGES)
 def test_digest_renders_in_every_language(lang):
     from datetime import UTC, datetime
 

@@ -42,7 +42,7 @@ def test_product_images_copy_no_development_code():
         sources = [line.split()[1:-1] for line in (REPO / "deploy" / name).read_text().splitlines()
                    if line.startswith("COPY")]
         copied = {src for group in sources for src in group if not src.startswith("--")}
-        assert copied <= {"requirements.txt", "pyproject.toml", "plugins"}, (name, copied)
+        assert copied <= {"requirements.txt", "pyproject.toml", "plugins", "expectations"}, (name, copied)
 
 
 def test_the_product_wheel_holds_only_the_product(tmp_path):

@@ -1,17 +1,8 @@
 {{ config(indexes=[{'columns': ['survey_id'], 'unique': True}]) }}
--- One answer per survey: the latest answer wins (by responded_at, then load time).
+-- One answered survey: raw.survey_responses holds only the latest answer (nps.responses.latest decides it).
 
 with responses as (
     select * from {{ ref('stg_survey__responses') }}
-),
-
-ranked as (
-    select
-        *,
-        row_number() over (
-            partition by survey_id order by responded_at desc, loaded_at desc
-        ) as answer_rank
-    from responses
 ),
 
 final as (
@@ -26,8 +17,7 @@ final as (
         responded_at,
         {{ local_date('responded_at') }} as responded_on,
         loaded_at
-    from ranked
-    where answer_rank = 1
+    from responses
 )
 
 select * from final

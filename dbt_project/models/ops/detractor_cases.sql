@@ -1,13 +1,22 @@
--- One case per detractor answer with the customer's contact (PII: schema ops, not granted to BI). nps_close_loop
--- keeps each case's owner, notification and status in ops.case_state (outside dbt, so rebuilds lose nothing);
--- this model joins it back: manager_email is the case owner, else the region's manager (seed), else the fallback.
--- A view over tables, so owner, notified_at and status are always the live case state, not the last transform's.
+-- One case per detractor answer, and per passive answer with a comment when NPS_CLOSELOOP_INCLUDE_PASSIVES (var
+-- closeloop_include_passives), with the customer's contact (PII: schema ops, not granted to BI). nps_close_loop
+-- opens a case for each row and keeps its owner, notification and status in ops.case_state (outside dbt, so rebuilds
+-- lose nothing); this model joins it back. A view over tables, so they are always the live case state.
 
 {{ config(materialized='view') }}
 
-with detractors as (
+with answers as (
     select * from {{ ref('int_surveys') }}
-    where is_responded and nps_category = 'detractor'
+    where
+        is_responded
+        and (
+            nps_category = 'detractor'
+            or (
+                {{ var('closeloop_include_passives') }}
+                and nps_category = 'passive'
+                and nullif(trim(comment), '') is not null
+            )
+        )
 ),
 
 customers as (
@@ -18,51 +27,45 @@ purchases as (
     select * from {{ ref('int_purchases') }}
 ),
 
-managers as (
-    select * from {{ ref('region_managers') }}
-),
-
 case_state as (
     select * from {{ source('close_loop', 'case_state') }}
 ),
 
 final as (
     select
-        detractors.survey_id::text as survey_id,
-        detractors.purchase_id::text as purchase_id,
-        detractors.customer_ref::text as customer_ref,
-        detractors.region::text as region,
-        detractors.segment::text as segment,
+        answers.survey_id::text as survey_id,
+        answers.purchase_id::text as purchase_id,
+        answers.customer_ref::text as customer_ref,
+        answers.region::text as region,
+        answers.segment::text as segment,
         customers.customer_name::text as customer_name,
         customers.company_name::text as company_name,
         customers.phone::text as phone,
         customers.email::text as email,
-        detractors.language::text as language,
+        answers.language::text as language,
         customers.crm_assigned_by_id::text as crm_assigned_by_id,
-        detractors.score::integer as score,
+        answers.score::integer as score,
         -- reason codes never contain commas: the array the collector stored
-        coalesce(string_to_array(detractors.reason, ','), '{}')::text[] as reasons,
-        detractors.comment::text as comment,
-        detractors.responded_at::timestamptz as responded_at,
+        coalesce(string_to_array(answers.reason, ','), '{}')::text[] as reasons,
+        answers.comment::text as comment,
+        answers.responded_at::timestamptz as responded_at,
         purchases.order_number::text as order_number,
-        detractors.delivered_at::timestamp as delivered_at,
+        answers.delivered_at::timestamp as delivered_at,
         purchases.promised_date::date as promised_date,
-        detractors.delay_days::integer as delay_days,
-        detractors.is_in_full::boolean as is_in_full,
-        detractors.nps_category::text as nps_category,
-        coalesce(
-            case_state.owner_email, managers.manager_email, '{{ var("fallback_manager_email") }}'
-        )::text as manager_email,
-        coalesce(case_state.owner_name, managers.manager_name)::text as manager_name,
-        coalesce(case_state.opened_at, detractors.responded_at)::timestamptz as opened_at,
+        answers.delay_days::integer as delay_days,
+        answers.is_in_full::boolean as is_in_full,
+        answers.nps_category::text as nps_category,
+        -- the owner is nps_close_loop's choice (nps.closeloop.owners): none until it opens the case
+        case_state.owner_email::text as manager_email,
+        case_state.owner_name::text as manager_name,
+        coalesce(case_state.opened_at, answers.responded_at)::timestamptz as opened_at,
         case_state.notified_at::timestamptz as notified_at,
         coalesce(case_state.status, 'open')::text as status,
         case_state.closed_at::timestamptz as closed_at
-    from detractors
-    left join customers on detractors.customer_ref = customers.customer_ref
-    left join purchases on detractors.purchase_id = purchases.purchase_id
-    left join managers on detractors.region = managers.region
-    left join case_state on detractors.survey_id = case_state.survey_id
+    from answers
+    left join customers on answers.customer_ref = customers.customer_ref
+    left join purchases on answers.purchase_id = purchases.purchase_id
+    left join case_state on answers.survey_id = case_state.survey_id
 )
 
 select * from final

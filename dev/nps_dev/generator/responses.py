@@ -33,7 +33,6 @@ BUCKET_EFFECT = {"on_time": 0.4, "late_1_3d": -1.3, "late_4_7d": -2.8, "late_8d_
 BUCKET_RESPONSE = {"on_time": 1.0, "late_1_3d": 1.0, "late_4_7d": 1.08, "late_8d_plus": 1.18, "not_delivered": 1.3}
 SEGMENT_MEAN = {"dealer": 8.4, "contractor": 7.9, "developer": 7.4, "retail": 8.6}
 SEGMENT_RESPONSE = {"dealer": 1.25, "contractor": 1.0, "developer": 0.75, "retail": 0.8}
-LANGUAGES = ("uk", "ru", "en", "pl")
 
 COMMENTS = {
     "uk": {

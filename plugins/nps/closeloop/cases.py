@@ -1,7 +1,8 @@
-"""Open cases: new detractors (and, by setting, passives with a comment) from the dbt model into ops.case_state.
+"""Open cases: each new row of the dbt model (detractors; passives with a comment by setting) into ops.case_state.
 
 Input contract: the relation `NPS_CLOSELOOP_CASES_RELATION` (default the dbt model ops.detractor_cases) has the
-columns of INPUT_COLUMNS. Customer PII is read from it when a digest is rendered and never copied into case_state.
+columns of INPUT_COLUMNS and one row per answer that makes a case. Customer PII is read from it when a digest is
+rendered and never copied into case_state.
 """
 
 from __future__ import annotations
@@ -58,17 +59,6 @@ def _ident(relation: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
 
 
-def candidates_query(s: CloseLoopSettings) -> sql.Composed:
-    """Answers that make a case as of the cutoff: detractors, plus passives with a comment when enabled."""
-    return sql.SQL("""
-        select survey_id::text, nps_category, region, crm_assigned_by_id::text, responded_at
-          from {rel}
-         where responded_at < %(cutoff)s
-           and (nps_category = 'detractor'
-                or (%(passives)s and nps_category = 'passive' and nullif(trim(comment), '') is not null))
-    """).format(rel=_ident(s.cases_relation))
-
-
 def open_cases(conn: psycopg.Connection, run: RunDay, s: CloseLoopSettings) -> dict:
     """Insert new cases, re-resolve owners of cases not yet notified, drop un-notified cases that vanished.
 
@@ -81,7 +71,10 @@ def open_cases(conn: psycopg.Connection, run: RunDay, s: CloseLoopSettings) -> d
     oldest = run.cutoff - timedelta(days=s.max_case_age_days)
     summary = {"opened": 0, "reassigned": 0, "withdrawn": 0, "too_old": 0, "unowned": 0}
     with conn.transaction():
-        rows = conn.execute(candidates_query(s), {"cutoff": run.cutoff, "passives": s.include_passives}).fetchall()
+        # which answers make a case is the model's rule (ops.detractor_cases): every row as of the cutoff is one
+        rows = conn.execute(sql.SQL("select survey_id::text, nps_category, region, crm_assigned_by_id::text, "
+                                    "responded_at from {} where responded_at < %s").format(_ident(s.cases_relation)),
+                            (run.cutoff,)).fetchall()
         known = {r[0]: r for r in conn.execute(
             "select survey_id, owner_email, owner_source, notified_at, digest_id from ops.case_state")}
         current = {r[0] for r in rows}

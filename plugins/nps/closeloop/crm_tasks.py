@@ -8,22 +8,25 @@ reported instead of risking a second task.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-import httpx
+import msgspec
 import psycopg
 from psycopg.rows import dict_row
 
 from nps import clock
-from nps.closeloop.bitrix import Bitrix24, BitrixError
+from nps.bitrix_client import BitrixClient, Unconfirmed
 from nps.closeloop.business_days import BusinessCalendar
 from nps.closeloop.cases import RunDay
 from nps.closeloop.digest import case_details, task_fields
 from nps.closeloop.settings import CloseLoopSettings
+from nps.sources import SourceError, SourceRequestError
 
 log = logging.getLogger(__name__)
+_NOT_FOUND = re.compile(r"не найден|not found|access denied|доступ запрещен", re.IGNORECASE)
 
 # Bitrix24 task status -> case status (2 pending, 3 in progress, 4 awaiting control, 5 completed, 6 deferred)
 STATUS_MAP = {"5": "closed", "3": "in_progress", "4": "in_progress"}
@@ -42,11 +45,36 @@ class TaskResult:
     stale_claims: int = 0
 
 
+def add_task(client: BitrixClient, fields: dict) -> str:
+    """tasks.task.add, never repeated by the client: a second try after an unclear failure could make two tasks."""
+    result = msgspec.json.decode(client.call("tasks.task.add", {"fields": fields}, idempotent=False).result)
+    task = result.get("task") if isinstance(result, dict) else None
+    if not isinstance(task, dict) or not task.get("id"):
+        raise SourceRequestError(f"Bitrix24 tasks.task.add answered no task id: {result!r}"[:200])
+    return str(task["id"])
+
+
+def get_task(client: BitrixClient, task_id: str) -> dict | None:
+    """The task (camelCase fields) or None when it does not exist / is not visible: Bitrix24 answers
+    `"result": []`, some portals a 400 "Задача не найдена или доступ запрещен"."""
+    try:
+        env = client.call("tasks.task.get", {"taskId": int(task_id),
+                                             "select": ["ID", "STATUS", "CLOSED_DATE", "RESPONSIBLE_ID"]})
+    except SourceRequestError as exc:
+        if exc.status == 400 and _NOT_FOUND.search(str(exc)):
+            return None
+        raise
+    result = msgspec.json.decode(env.result)
+    task = result.get("task") if isinstance(result, dict) else None
+    return task if isinstance(task, dict) else None
+
+
 def _refused(exc: BaseException) -> bool:
-    return isinstance(exc, BitrixError | httpx.ConnectError | httpx.ConnectTimeout)
+    """Bitrix24 answered with an error or the connection never opened: no task was made, a later run may try."""
+    return isinstance(exc, SourceError) and not isinstance(exc, Unconfirmed)
 
 
-def create_tasks(conn: psycopg.Connection, client: Bitrix24, run: RunDay, s: CloseLoopSettings) -> TaskResult:
+def create_tasks(conn: psycopg.Connection, client: BitrixClient, run: RunDay, s: CloseLoopSettings) -> TaskResult:
     result = TaskResult()
     stale = conn.execute("""
         update ops.case_state set crm_task_state = 'unknown', updated_at = now(),
@@ -85,7 +113,7 @@ def create_tasks(conn: psycopg.Connection, client: Bitrix24, run: RunDay, s: Clo
         if not claimed:
             continue
         try:
-            task_id = client.add_task(fields)
+            task_id = add_task(client, fields)
         except Exception as exc:
             state = "failed" if _refused(exc) else "unknown"
             conn.execute("update ops.case_state set crm_task_state = %s, crm_task_error = %s, updated_at = now() "
@@ -112,7 +140,7 @@ def _parse_ts(value) -> datetime | None:
     return parsed if parsed.tzinfo else None
 
 
-def read_back(conn: psycopg.Connection, client: Bitrix24) -> dict:
+def read_back(conn: psycopg.Connection, client: BitrixClient) -> dict:
     """tasks.task.get for every case with a task that is not closed: status and closed_at into ops.case_state."""
     summary = {"checked": 0, "closed": 0, "in_progress": 0, "reopened": 0, "missing": 0, "errors": 0}
     rows = conn.execute("""
@@ -122,8 +150,8 @@ def read_back(conn: psycopg.Connection, client: Bitrix24) -> dict:
     """).fetchall()
     for survey_id, task_id, old_status in rows:
         try:
-            task = client.get_task(task_id)
-        except BitrixError as exc:  # one unreadable task must not stop the others; transport errors do
+            task = get_task(client, task_id)
+        except SourceRequestError as exc:  # one refused task must not stop the others; an unreachable portal does
             log.warning("tasks.task.get %s (case %s): %s", task_id, survey_id, exc)
             summary["errors"] += 1
             continue

@@ -1,22 +1,18 @@
-"""Digest strings in uk (default), ru, en, pl: catalogs in templates/strings/<lang>.json, plurals, date format."""
+"""Digest strings in uk (default), ru, en, pl: the catalog templates/strings.yml, plurals, date format."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
-from functools import lru_cache
 from pathlib import Path
 
-from nps.closeloop.settings import LANGUAGES
+from nps import i18n
+from nps.collector.i18n import REASONS, TEXTS
 
-STRINGS_DIR = Path(__file__).parent / "templates" / "strings"
+STRINGS = Path(__file__).parent / "templates" / "strings.yml"
 
 
-@lru_cache(maxsize=8)
 def strings(language: str) -> dict[str, str]:
-    if language not in LANGUAGES:
-        raise ValueError(f"unsupported digest language {language!r} (one of {LANGUAGES})")
-    return json.loads((STRINGS_DIR / f"{language}.json").read_text(encoding="utf-8"))
+    return i18n.texts(STRINGS, language)
 
 
 def plural_form(language: str, n: int) -> str:
@@ -48,4 +44,5 @@ def fmt_date(language: str, value: date | datetime | None) -> str | None:
 
 
 def reason_label(language: str, code: str) -> str:
-    return strings(language).get(f"reason_{code}", code)
+    """The label the customer clicked on the survey page; an unknown code is shown as it is."""
+    return TEXTS[language][code] if code in REASONS else code

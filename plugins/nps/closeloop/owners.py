@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from nps.closeloop.settings import normalize_language
+from nps.i18n import pick
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Directory:
         seed = next((r for r in self.regions.values() if r["email"].lower() == key), None)
         name = (user or {}).get("name") or (seed or {}).get("name")
         language = (user or {}).get("language") or (seed or {}).get("language")
-        return name, normalize_language(language, self.default_language)
+        return name, pick(language, default=self.default_language)
 
 
 def _clean(value) -> str:
@@ -51,11 +51,11 @@ def _clean(value) -> str:
 def resolve(assigned_by_id: str | None, region: str | None, directory: Directory) -> Owner:
     user = directory.crm_users.get(_clean(assigned_by_id))
     if user and user["email"]:
-        return Owner(user["email"], user["name"], normalize_language(user["language"], directory.default_language),
+        return Owner(user["email"], user["name"], pick(user["language"], default=directory.default_language),
                      "crm", _clean(assigned_by_id))
     seed = directory.regions.get(_clean(region).lower())
     if seed and seed["email"]:
-        return Owner(seed["email"], seed["name"], normalize_language(seed["language"], directory.default_language),
+        return Owner(seed["email"], seed["name"], pick(seed["language"], default=directory.default_language),
                      "seed", directory.crm_by_email.get(seed["email"].lower()))
     if directory.fallback_email:
         name, language = directory.profile(directory.fallback_email)

@@ -8,9 +8,9 @@ from datetime import datetime
 
 import psycopg
 
-from nps import connections
+from nps import connections, sendgrid_client
+from nps.bitrix_client import BitrixClient
 from nps.closeloop import cases, crm_tasks, digest, owners, send
-from nps.closeloop.bitrix import Bitrix24
 from nps.closeloop.business_days import BusinessCalendar
 from nps.closeloop.cases import RunDay
 from nps.closeloop.settings import CloseLoopSettings, settings
@@ -38,7 +38,7 @@ def _connect() -> psycopg.Connection:
     return psycopg.connect(connections.warehouse_dsn(), autocommit=True)
 
 
-def crm_client(s: CloseLoopSettings) -> Bitrix24 | None:
+def crm_client(s: CloseLoopSettings) -> BitrixClient | None:
     """A Bitrix24 client when tasks are on (or 'auto' and the nps_crm connection is configured)."""
     if s.crm_tasks == "off":
         return None
@@ -53,7 +53,7 @@ def crm_client(s: CloseLoopSettings) -> Bitrix24 | None:
         if s.crm_tasks == "on":
             raise CloseLoopError("NPS_CLOSELOOP_CRM_TASKS=on but the nps_crm connection has no host")
         return None
-    return Bitrix24(base)
+    return BitrixClient.from_connection("nps_crm")
 
 
 def open_cases(run: RunDay) -> dict:
@@ -88,8 +88,7 @@ def create_crm_tasks(run: RunDay) -> dict:
 
 def send_digests(run: RunDay) -> dict:
     s = settings()
-    sg = connections.get("nps_sendgrid")
-    client = send.sendgrid_client(sg.base_url, sg.password)
+    client = sendgrid_client.connect()
     calendar = BusinessCalendar(s.holidays)
     with _connect() as conn:
         directory = owners.load_directory(conn, s.managers_relation, s.fallback_email, s.default_language)

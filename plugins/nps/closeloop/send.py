@@ -1,28 +1,25 @@
 """Send the digests through SendGrid, at most once per manager and day: claim -> send -> record.
 
-A digest row (ops.digests, unique per manager and day) is claimed and its cases tied to it before the request; 202
-records 'sent' with X-Message-Id and stamps the cases notified. A refused request (an HTTP error answer, or no
-connection at all) is 'failed': nothing went out, the cases are released and a retry sends them. Anything else
-after the request may have left (timeout, crash) stays 'unknown' and is never re-sent: a stale claim found by a
-later attempt becomes 'unknown' too, and its cases are reported, not repeated.
+A digest row (ops.digests, unique per manager and day) is claimed and its cases tied to it before the request, then
+`nps.sendgrid_client`'s one rule decides: sent records 'sent' with X-Message-Id and stamps the cases notified;
+refused (SendGrid answered 4xx, or no connection at all: nothing went out) is 'failed', the cases are released and a
+retry sends them; unknown (5xx, timeout, a dropped connection) stays 'unknown' and is never re-sent. A stale claim
+found by a later attempt (the worker died after claiming) becomes 'unknown' too, and its cases are reported, not
+repeated.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
-import urllib.error
 from dataclasses import dataclass
 
 import psycopg
-from python_http_client.exceptions import HTTPError as SendGridHTTPError
-from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import Category, Content, CustomArg, From, Mail, MimeType, To
 
-from nps import clock
+from nps import clock, sendgrid_client
 from nps.closeloop.business_days import BusinessCalendar
 from nps.closeloop.cases import RunDay
 from nps.closeloop.digest import Digest, render
+from nps.sendgrid_client import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -36,26 +33,13 @@ class SendResult:
     stale_claims: int = 0
 
 
-def sendgrid_client(base_url: str, api_key: str, timeout: float = 30.0) -> SendGridAPIClient:
-    if not api_key:
-        raise RuntimeError("the nps_sendgrid connection has no API key (password)")
-    client = SendGridAPIClient(api_key=api_key, host=base_url.rstrip("/"))
-    client.client.timeout = timeout
-    return client
-
-
 def build_message(digest: Digest, digest_id: int, from_email: str, calendar: BusinessCalendar,
-                  timezone: str) -> Mail:
+                  timezone: str) -> dict:
     subject, text, html = render(digest, calendar, timezone)
-    mail = Mail(from_email=From(from_email, "NPS"), to_emails=To(digest.manager_email, digest.manager_name),
-                subject=subject)
-    mail.add_content(Content(MimeType.text, text))
-    mail.add_content(Content(MimeType.html, html))
-    mail.add_category(Category("nps-close-loop"))
-    # no survey_id here: the event loader must not take a digest's events for a survey's
-    mail.add_custom_arg(CustomArg("kind", "digest"))
-    mail.add_custom_arg(CustomArg("digest_id", str(digest_id)))
-    return mail
+    # no survey_id in custom_args: the event loader must not take a digest's events for a survey's
+    return sendgrid_client.message([{"email": digest.manager_email, "name": digest.manager_name}], subject, text,
+                                   html, from_email=from_email, from_name="NPS", categories=["nps-close-loop"],
+                                   custom_args={"kind": "digest", "digest_id": str(digest_id)})
 
 
 def expire_stale_claims(conn: psycopg.Connection, run: RunDay) -> int:
@@ -98,49 +82,35 @@ def claim(conn: psycopg.Connection, digest: Digest, run: RunDay) -> int | None:
     return digest_id
 
 
-def _refused(exc: BaseException) -> bool:
-    """True when the request certainly did not reach SendGrid (so a retry cannot duplicate the e-mail)."""
-    if isinstance(exc, SendGridHTTPError):
-        return True  # SendGrid answered with an error: the message was not accepted
-    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
-        return isinstance(exc.reason, ConnectionRefusedError | socket.gaierror)
-    return isinstance(exc, ConnectionRefusedError)
-
-
-def send_one(conn: psycopg.Connection, client: SendGridAPIClient, digest: Digest, digest_id: int, from_email: str,
+def send_one(conn: psycopg.Connection, client, digest: Digest, digest_id: int, from_email: str,
              calendar: BusinessCalendar, timezone: str) -> str:
     """Send one claimed digest and record the outcome: 'sent' | 'failed' | 'unknown'."""
     if not (digest.new or digest.passives or digest.overdue):
         # everything was taken by another digest meanwhile: nothing to say, and nothing was sent
         conn.execute("delete from ops.digests where digest_id = %s and status = 'claimed'", (digest_id,))
         return "already"
-    message = build_message(digest, digest_id, from_email, calendar, timezone)
-    try:
-        response = client.send(message)
-    except Exception as exc:
-        status = "failed" if _refused(exc) else "unknown"
-        detail = getattr(exc, "body", b"") or b""
-        error = f"{type(exc).__name__}: {getattr(exc, 'status_code', '')} {detail[:300]!r} {exc}"[:1000]
+    result = sendgrid_client.send(client, build_message(digest, digest_id, from_email, calendar, timezone))
+    if result.outcome is not Outcome.SENT:
+        status = "failed" if result.outcome is Outcome.REFUSED else "unknown"
         with conn.transaction():
             conn.execute("update ops.digests set status = %s, error = %s where digest_id = %s",
-                         (status, error, digest_id))
+                         (status, result.error[:1000], digest_id))
             if status == "failed":
                 conn.execute("update ops.case_state set digest_id = null, updated_at = now() "
                              "where digest_id = %s and notified_at is null", (digest_id,))
-        log.error("digest %s to %s: %s (%s)", digest_id, digest.manager_email, status, error)
+        log.error("digest %s to %s: %s (%s)", digest_id, digest.manager_email, status, result.error)
         return status
-    message_id = response.headers.get("X-Message-Id") if response.headers else None
     now = clock.now()
     with conn.transaction():
         conn.execute("update ops.digests set status = 'sent', message_id = %s, sent_at = %s, error = null "
-                     "where digest_id = %s", (message_id, now, digest_id))
+                     "where digest_id = %s", (result.message_id, now, digest_id))
         conn.execute("update ops.case_state set notified_at = %s, updated_at = now() where digest_id = %s",
                      (now, digest_id))
         if digest.overdue_ids:
             conn.execute("update ops.case_state set last_listed_overdue_on = %s, updated_at = now() "
                          "where survey_id = any(%s)", (digest.day, digest.overdue_ids))
     log.info("digest %s to %s sent: %d new, %d overdue, %d passive (message %s)", digest_id, digest.manager_email,
-             len(digest.new), len(digest.overdue), len(digest.passives), message_id)
+             len(digest.new), len(digest.overdue), len(digest.passives), result.message_id)
     return "sent"
 
 
@@ -157,7 +127,7 @@ def release(conn: psycopg.Connection, digest_id: int) -> int:
                             "where digest_id = %s and notified_at is null", (digest_id,)).rowcount
 
 
-def send_digests(conn: psycopg.Connection, client: SendGridAPIClient, digests: list[Digest], run: RunDay,
+def send_digests(conn: psycopg.Connection, client, digests: list[Digest], run: RunDay,
                  from_email: str, calendar: BusinessCalendar, timezone: str) -> SendResult:
     result = SendResult(stale_claims=expire_stale_claims(conn, run))
     for digest in digests:

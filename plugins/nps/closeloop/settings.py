@@ -1,4 +1,5 @@
-"""Close-loop settings (env, with defaults). The SLA and the fallback address live in `nps.config` already."""
+"""Close-loop settings (env, with defaults). The SLA, the fallback address and whether passives make cases
+(`NPS_CLOSELOOP_INCLUDE_PASSIVES`, applied by the dbt model ops.detractor_cases) live in `nps.config`."""
 
 from __future__ import annotations
 
@@ -7,20 +8,9 @@ import re
 from dataclasses import dataclass
 
 from nps.config import settings as base_settings
+from nps.i18n import LANGUAGES
 
-LANGUAGES = ("uk", "ru", "en", "pl")
 _RELATION = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
-
-
-def _bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if raw == "":
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"setting {name} must be true/false, got {raw!r}")
 
 
 def _relation(name: str, default: str) -> str:
@@ -32,12 +22,11 @@ def _relation(name: str, default: str) -> str:
 
 @dataclass(frozen=True)
 class CloseLoopSettings:
-    cases_relation: str          # the dbt model with the detractor (and passive) answers, input contract
+    cases_relation: str          # the dbt model with the answers that make a case, input contract
     managers_relation: str       # the dbt seed region -> manager
     sla_business_days: int
     fallback_email: str          # '' = no fallback: such cases are reported as unowned
     default_language: str
-    include_passives: bool       # passives with a comment go into the digest (information only)
     holidays: str                # '' (weekends only) | 'ua' | 'ua,2026-03-09,...' | '2026-03-09,...'
     crm_tasks: str               # auto (when nps_crm is configured) | on | off
     max_case_age_days: int       # older answers never seen before are not opened (first deploy, long outages)
@@ -65,7 +54,6 @@ def settings() -> CloseLoopSettings:
         sla_business_days=base.case_sla_business_days,
         fallback_email=base.fallback_manager_email.strip(),
         default_language=language,
-        include_passives=_bool("NPS_CLOSELOOP_INCLUDE_PASSIVES", False),
         holidays=os.environ.get("NPS_CLOSELOOP_HOLIDAYS", "").strip().lower(),
         crm_tasks=crm_tasks,
         max_case_age_days=int(os.environ.get("NPS_CLOSELOOP_MAX_CASE_AGE_DAYS", "30") or 30),
@@ -73,10 +61,3 @@ def settings() -> CloseLoopSettings:
         from_email=base.sendgrid_from_email,
         timezone=base.timezone,
     )
-
-
-def normalize_language(value: str | None, default: str) -> str:
-    """'UK', 'uk-UA', 'ua' -> 'uk'; anything unsupported -> default."""
-    code = (value or "").strip().lower()[:2]
-    code = {"ua": "uk"}.get(code, code)
-    return code if code in LANGUAGES else default

@@ -22,11 +22,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from nps import clock, tokens
 from nps.collector import pages
-from nps.collector.i18n import LANGUAGES, REASONS, choose
+from nps.collector.i18n import REASONS, choose
 from nps.collector.settings import CollectorSettings, from_env
 from nps.collector.spool import Spool
 from nps.collector.store import Store, event_row
 from nps.collector.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookRejected, WebhookVerifier
+from nps.i18n import LANGUAGES
 
 log = logging.getLogger("nps.collector")
 

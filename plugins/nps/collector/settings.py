@@ -6,18 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from nps.collector.spool import default_dir
+from nps.config import env_int
 from nps.config import settings as nps_settings
-from nps.config import state_dir
-
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    if raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"setting {name} must be an integer, got {raw!r}") from exc
 
 
 @dataclass(frozen=True)
@@ -49,12 +40,12 @@ def from_env(**overrides) -> CollectorSettings:
     values = dict(
         db_url=db_url,
         token_secret=token_secret,
-        spool_dir=Path(os.environ.get("NPS_SPOOL_DIR") or state_dir() / "spool"),
+        spool_dir=default_dir(),
         webhook_public_key=os.environ.get("NPS_SENDGRID_WEBHOOK_PUBLIC_KEY", "").strip(),
-        webhook_max_age_s=_int("NPS_SENDGRID_WEBHOOK_MAX_AGE_S", 600),
-        max_comment_chars=_int("NPS_COLLECTOR_MAX_COMMENT", 2000),
-        rate_limit_per_minute=_int("NPS_COLLECTOR_RATE_LIMIT", 60),
-        pool_max=_int("NPS_COLLECTOR_POOL_MAX", 8),
+        webhook_max_age_s=env_int("NPS_SENDGRID_WEBHOOK_MAX_AGE_S", 600),
+        max_comment_chars=env_int("NPS_COLLECTOR_MAX_COMMENT", 2000),
+        rate_limit_per_minute=env_int("NPS_COLLECTOR_RATE_LIMIT", 60),
+        pool_max=env_int("NPS_COLLECTOR_POOL_MAX", 8),
         default_language=os.environ.get("NPS_COLLECTOR_DEFAULT_LANGUAGE", "uk"),
     )
     values.update(overrides)

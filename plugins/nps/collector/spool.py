@@ -8,10 +8,10 @@ Files move through three names, and every move is an atomic rename in one direct
 
 Replay owner: whoever claims a sealed file first. Normally that is the collector's own background task (the spool
 lives on the collector's disk); `nps_load_responses` sweeps the same directory when it can see it (one host, the
-demo), so a collector that is not running cannot strand answers. The rename makes each file have one owner, so
-nothing is inserted twice. A claim left by a replayer that crashed is released after `stale_claim_s`; the
-only possible double then is a row whose insert committed just before the crash, which the loader's dedupe absorbs
-(latest answer per survey, `sg_event_id`, the click's natural key).
+demo), so a collector that is not running cannot strand answers. Both run the one replayer,
+`nps.collector.store.replay`. The rename makes each file have one owner; a claim left by a replayer that crashed is
+released after `stale_claim_s`, and the file's name in `landing.spool_files` keeps a second replay from landing it
+again.
 """
 
 from __future__ import annotations
@@ -25,7 +25,14 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
+from nps.config import state_dir
+
 log = logging.getLogger(__name__)
+
+
+def default_dir() -> Path:
+    """`NPS_SPOOL_DIR`, else `.nps/spool`: the collector writes there and the loader's sweep looks there."""
+    return Path(os.environ.get("NPS_SPOOL_DIR") or state_dir() / "spool")
 
 
 def _default(value):

@@ -1,4 +1,5 @@
-"""Writes to `landing` (INSERT only, as nps_collector) with the spool as the fallback when the database is away."""
+"""Writes to `landing` (INSERT only, as nps_collector) with the spool as the fallback when the database is away, and
+`replay`, the one replayer that moves the spool into landing once the database is back."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from datetime import datetime
+from pathlib import Path
 
 import psycopg
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from nps.collector.spool import Spool
@@ -114,7 +118,7 @@ class Store:
     BATCHED = ("responses", "clicks")
 
     def __init__(self, db_url: str, spool: Spool, pool_min: int = 1, pool_max: int = 8, timeout_s: float = 2.0):
-        self.spool = spool
+        self.db_url, self.spool = db_url, spool
         self.timeout_s = timeout_s
         self.pool = AsyncConnectionPool(db_url, min_size=pool_min, max_size=pool_max, open=False, timeout=timeout_s,
                                         kwargs={"autocommit": True}, name="nps-collector")
@@ -189,35 +193,78 @@ class Store:
         except UNAVAILABLE:
             return False
 
-    async def replay(self) -> int:
-        """Move sealed spool files into landing. Returns the number of rows replayed."""
+    async def replay(self) -> dict:
+        """Once the database answers again: the spool's sealed files -> landing (`replay`, in a thread)."""
         if not await self.ping():
-            return 0
+            return {}
         self._down_until = 0.0
-        await asyncio.to_thread(self.spool.seal)
-        await asyncio.to_thread(self.spool.seal_orphans)
-        total = 0
-        for path in await asyncio.to_thread(self.spool.claim):
-            records, bad = self.spool.read(path)
-            if bad:
-                keep = path.with_name("bad-" + path.name.removesuffix(".claimed") + ".txt")
-                keep.write_text("\n".join(bad) + "\n")
-                log.error("spool: %d unreadable lines of %s kept in %s", len(bad), path.name, keep.name)
-            try:
-                async with self.pool.connection() as conn, conn.transaction():
-                    for table in ("responses", "clicks", "sendgrid_events"):
-                        rows = [_for_db(table, r["row"], True) for r in records if r.get("table") == table]
-                        if rows:
-                            async with conn.cursor() as cur:
-                                await cur.executemany(SQL[table], rows)
-            except UNAVAILABLE as exc:
-                self.spool.release(path)
-                self._mark_down(exc)
-                return total
-            self.spool.done(path)
-            total += len(records)
-            log.info("spool: replayed %d rows from %s", len(records), path.name)
-        return total
+        try:
+            return await asyncio.to_thread(replay, self.spool, self.db_url)
+        except UNAVAILABLE as exc:
+            self._mark_down(exc)
+            return {}
+
+
+def replay(spool: Spool, dsn: str) -> dict:
+    """The one spool replayer (the collector's background task, `nps_load_responses`' sweep): sealed files -> landing.
+
+    Each claimed file lands in one transaction with its name in `landing.spool_files`, so it lands once even when a
+    replayer dies between that commit and deleting the file. A line that cannot land (unreadable, not a record, or
+    refused by the database) rides along in that row's `bad_lines`; `nps_load_responses` quarantines it.
+    """
+    spool.seal()
+    spool.seal_orphans()
+    claimed = spool.claim()
+    totals = Counter(files=0, rows=0, bad_lines=0)
+    try:
+        if claimed:
+            with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+                while claimed:
+                    totals.update(_land(conn, claimed[0]))
+                    spool.done(claimed.pop(0))
+    finally:
+        for path in claimed:  # not landed: the next replay tries again
+            spool.release(path)
+    if totals["files"]:
+        log.info("spool: replayed %s", dict(totals))
+    return dict(totals)
+
+
+def _land(conn: psycopg.Connection, path: Path) -> dict:
+    """One claimed file -> landing (nothing when an earlier replay landed it already)."""
+    records, unreadable = Spool.read(path)
+    # jsonb holds no NUL character, and a corrupt line may have some
+    bad = [{"line": line.replace("\x00", "\ufffd"), "reason": "unreadable spool line"} for line in unreadable]
+    by_table: dict[str, list[dict]] = {table: [] for table in SQL}
+    for record in records:
+        try:
+            by_table[record["table"]].append(_for_db(record["table"], record["row"], replayed=True))
+        except (KeyError, TypeError, ValueError) as exc:
+            bad.append({"line": json.dumps(record, ensure_ascii=False), "reason": f"not a spool record: {exc!r}"})
+    with conn.transaction():
+        refused = [line for table, rows in by_table.items() for line in _insert_or_refuse(conn, table, rows)]
+        bad += refused
+        marked = conn.execute("insert into landing.spool_files (name, bad_lines) values (%s, %s) on conflict do nothing",
+                              (path.name.removesuffix(".claimed"), Jsonb(bad))).rowcount
+        if not marked:
+            raise psycopg.Rollback  # its replayer committed, then died before deleting the file
+    landed = sum(map(len, by_table.values())) - len(refused)
+    return {"files": 1, "rows": landed, "bad_lines": len(bad)} if marked else {"files": 1}
+
+
+def _insert_or_refuse(conn: psycopg.Connection, table: str, rows: list[dict]) -> list[dict]:
+    """Insert under a savepoint; the rows the database refuses come back as bad lines (they must not sink the rest)."""
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(SQL[table], rows)
+        return []
+    except UNAVAILABLE:
+        raise
+    except psycopg.Error as exc:
+        if len(rows) == 1:
+            line = json.dumps({"table": table, "row": rows[0]}, default=_iso, ensure_ascii=False)
+            return [{"line": line, "reason": f"refused by the database: {exc}"}]
+        return [bad for row in rows for bad in _insert_or_refuse(conn, table, [row])]
 
 
 def event_row(event: dict) -> dict:

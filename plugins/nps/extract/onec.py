@@ -19,8 +19,7 @@ import httpx
 import msgspec
 
 from nps import connections
-from nps.extract.errors import SourceAuthError, SourceRequestError, SourceUnavailable
-from nps.extract.retry import RetryPolicy
+from nps.sources import RetryPolicy, SourceAuthError, SourceRequestError, SourceUnavailable
 
 log = logging.getLogger(__name__)
 if logging.getLogger("httpx").level == logging.NOTSET:  # one INFO line per request drowns the progress lines

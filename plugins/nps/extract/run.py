@@ -21,7 +21,6 @@ export up to the interval end. Users (managers) are few and have no modification
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -32,9 +31,9 @@ import msgspec
 import psycopg
 
 from nps import clock, connections
-from nps.config import settings
+from nps.bitrix_client import BitrixClient
+from nps.config import env_int, settings
 from nps.extract import parse
-from nps.extract.bitrix import BitrixClient
 from nps.extract.errors import ExtractError, QuarantineThresholdExceeded
 from nps.extract.load import (
     ONEC_VERSION_CHANGED,
@@ -96,14 +95,6 @@ CRM_SPECS = {
 CRM_ENTITIES = ("contacts", "companies", "users")
 SUMMARY_COLUMNS = ("read", "inserted", "updated", "unchanged", "quarantined", "undated", "vanished", "duplicate",
                    "lines")
-
-
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    try:
-        return int(raw) if raw else default
-    except ValueError as exc:
-        raise ValueError(f"setting {name} must be an integer, got {raw!r}") from exc
 
 
 def _aware(value: datetime, name: str) -> datetime:
@@ -337,7 +328,7 @@ def run_crm(data_interval_start: datetime, data_interval_end: datetime, run_id: 
     cfg = settings()
     _aware(data_interval_start, "data_interval_start")
     end = _aware(data_interval_end, "data_interval_end")
-    overlap = timedelta(minutes=_int_env("NPS_CRM_OVERLAP_MINUTES", 10) if overlap_minutes is None
+    overlap = timedelta(minutes=env_int("NPS_CRM_OVERLAP_MINUTES", 10) if overlap_minutes is None
                         else overlap_minutes)
     mapping = crm_mapping()
     loaded_at = clock.now()

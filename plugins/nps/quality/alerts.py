@@ -1,8 +1,9 @@
 """Alerts: the failure callback every DAG uses, and the e-mail path shared with the daily data-quality summary.
 
-Every alert is logged loudly and recorded in `quality.alerts`; it is e-mailed to the data team through SendGrid (the
-`nps_sendgrid` connection) when `NPS_ALERT_EMAILS` is set. A callback must never fail the thing it reports on, so
-recording and e-mailing errors are logged and kept on the alert row, not raised.
+Every alert is logged loudly and recorded in `quality.alerts`; it is e-mailed to the data team through SendGrid
+(`nps.sendgrid_client`, the `nps_sendgrid` connection) when `NPS_ALERT_EMAILS` is set. A callback must never fail
+the thing it reports on, so recording and e-mailing errors are logged and kept on the alert row, not raised. An
+e-mail is sent once: a refusal is raised (nothing left), an unknown outcome is kept, never sent again.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from nps import clock, connections
 from nps.config import settings
@@ -19,22 +21,24 @@ from nps.quality.settings import quality_settings
 log = logging.getLogger(__name__)
 
 
-def send_email(to: Sequence[str], subject: str, text: str, html: str | None = None) -> str | None:
-    """One message to the data team through SendGrid; returns the X-Message-Id."""
+class EmailRefused(RuntimeError):
+    """SendGrid took nothing (an HTTP 4xx or no connection): sending again cannot duplicate it."""
+
+
+def send_email(to: Sequence[str], subject: str, text: str, html: str | None = None):
+    """One message to the data team; returns `nps.sendgrid_client.Result`, raises `EmailRefused`. An unknown outcome
+    is returned, not raised, so that a retry of the caller's task does not send it twice."""
     if not to:
         raise ValueError("no recipients: set NPS_ALERT_EMAILS / NPS_DQ_SUMMARY_EMAILS")
-    from sendgrid import SendGridAPIClient
-    from sendgrid.helpers.mail import Mail
+    from nps import sendgrid_client  # lazily: DAG files import this module (DEFAULT_ARGS) and must parse fast
 
-    conn = connections.get("nps_sendgrid")
-    if not conn.password:
-        raise RuntimeError("connection nps_sendgrid has no API key (password)")
-    client = SendGridAPIClient(api_key=conn.password, host=conn.base_url.rstrip("/"))
-    mail = Mail(from_email=settings().sendgrid_from_email, to_emails=list(to), subject=subject,
-                plain_text_content=text, html_content=html)
-    response = client.send(mail)
-    headers = getattr(response, "headers", None) or {}
-    return headers.get("X-Message-Id")
+    body = sendgrid_client.message(list(to), subject, text, html, from_email=settings().sendgrid_from_email)
+    result = sendgrid_client.send(sendgrid_client.connect(), body)
+    if result.outcome is sendgrid_client.Outcome.REFUSED:
+        raise EmailRefused(result.error)
+    if result.outcome is sendgrid_client.Outcome.UNKNOWN:
+        log.error("e-mail %r may or may not have gone out, not sent again: %s", subject, result.error)
+    return result
 
 
 def raise_alert(dsn: str | None, kind: str, message: str, *, dag_id: str | None = None, task_id: str | None = None,
@@ -47,7 +51,9 @@ def raise_alert(dsn: str | None, kind: str, message: str, *, dag_id: str | None 
     if recipients:
         body = message + "\n\n" + json.dumps(details or {}, default=str, ensure_ascii=False, indent=2)
         try:
-            send_email(recipients, f"[NPS {kind}] {message[:150]}", body)
+            result = send_email(recipients, f"[NPS {kind}] {message[:150]}", body)
+            if result.error:  # an unknown outcome: it may have gone out, so it is not sent again
+                email_error = f"outcome unknown, not sent again: {result.error}"
         except Exception as exc:  # the alert is still recorded, with why the mail did not go out
             email_error = f"{type(exc).__name__}: {exc}"
             log.error("alert e-mail failed: %s", email_error)
@@ -98,11 +104,8 @@ def on_failure_callback(context) -> None:
                 message += f": {type(exception).__name__}: {first}"
         details = {"exception": None if exception is None else str(exception)[:4000],
                    "try_number": getattr(ti, "try_number", None), "log_url": getattr(ti, "log_url", None)}
-        logical_day = None
-        if logical is not None:
-            from nps.quality.gate import as_day
-
-            logical_day = as_day(logical)
+        # the run's day in the project's timezone (as the gates count it): Airflow's logical dates are aware
+        logical_day = logical.astimezone(ZoneInfo(settings().timezone)).date() if logical is not None else None
         raise_alert(None, kind, message, dag_id=dag_id, task_id=task_id, run_id=run_id,
                     logical_date=logical_day, details=details)
     except Exception:  # a callback that raises hides the original failure

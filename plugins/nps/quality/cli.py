@@ -13,12 +13,9 @@ from nps import connections
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nps quality", description="data-quality gates")
     sub = parser.add_subparsers(dest="what", required=True)
-    for name in ("raw", "marts"):
-        p = sub.add_parser(name, help=f"validate the {name} suites, write quality.expectation_results, build Data Docs")
-        p.add_argument("--date", type=date.fromisoformat, default=None, help="logical date (default: today)")
-        p.add_argument("--run-id", default=None)
-        if name == "marts":
-            p.add_argument("--schema", default="marts")
+    p = sub.add_parser("raw", help="validate the raw suites, write quality.expectation_results, build Data Docs")
+    p.add_argument("--date", type=date.fromisoformat, default=None, help="logical date (default: today)")
+    p.add_argument("--run-id", default=None)
     p = sub.add_parser("drift", help="NPS falls beyond the combined margin of error, month over month")
     p.add_argument("month", type=date.fromisoformat, help="any day of the month, e.g. 2026-03-01")
     p = sub.add_parser("summary", help="print (or --send) the daily data-quality summary")
@@ -27,15 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     dsn = connections.warehouse_dsn()
 
-    if args.what in ("raw", "marts"):
+    if args.what == "raw":
         from nps import clock
-        from nps.quality import validate_marts, validate_raw
+        from nps.quality import validate_raw
 
         run_id = args.run_id or f"manual__{clock.now():%Y%m%dT%H%M%S}"
-        if args.what == "raw":
-            result = validate_raw(dsn, run_id, args.date)
-        else:
-            result = validate_marts(dsn, run_id, args.date, schema=args.schema)
+        result = validate_raw(dsn, run_id, args.date)
         print(result.summary())
         return 1 if result.critical_failures else 0
     if args.what == "drift":

@@ -1,6 +1,6 @@
-"""The gates `nps_transform` calls: validate raw -> dbt build (into a build schema) -> validate marts -> swap in.
+"""The gates `nps_transform` and `nps_extract` call: GX on raw, row counts (the marts' rules are dbt's).
 
-Both gates write one row per expectation to `quality.expectation_results`, rebuild Data Docs, and raise an alert
+Each gate writes one row per expectation to `quality.expectation_results`, rebuild Data Docs, and raise an alert
 (recorded, and e-mailed when NPS_ALERT_EMAILS is set) for warnings. Critical failures are returned, not raised:
 the task calls `result.raise_if_critical()` so the failure callback alerts and the swap never happens.
 """
@@ -15,7 +15,7 @@ import psycopg
 
 from nps import clock
 from nps.config import settings
-from nps.quality import gx_runner, rowcounts, suites
+from nps.quality import alerts, gx_runner, rowcounts, suites
 from nps.quality.result import QualityResult, describe, write_rows
 from nps.quality.settings import quality_settings
 
@@ -66,8 +66,6 @@ def _finish(dsn: str, result: QualityResult, stage: str, day: date) -> QualityRe
     for row in result.warnings:
         log.warning("QUALITY WARNING %s", describe(row))
     if result.warnings and not result.critical_failures:
-        from nps.quality import alerts
-
         alerts.raise_alert(dsn, "quality_warning", f"{stage} gate passed with {len(result.warnings)} warning(s)",
                            run_id=result.run_id, logical_date=day,
                            details={"warnings": [describe(r) for r in result.warnings],
@@ -119,13 +117,3 @@ def validate_loads(dsn: str, run_id: str, logical_date=None) -> QualityResult:
     result = QualityResult(run_id, "loads", _row_count_rows(dsn, run_id, day, clock.now()))
     return _finish(dsn, result, "loads", day)
 
-
-def validate_marts(dsn: str, run_id: str, logical_date=None, schema: str = "marts",
-                   build_docs: bool = True) -> QualityResult:
-    """The marts' invariants in `schema`: run it on the build schema, then `swap_in` only if it passed."""
-    cfg = quality_settings()
-    day = as_day(logical_date)
-    rows, docs, seconds = gx_runner.run_suites(dsn, suites.mart_suites(cfg, schema), run_id, day, clock.now(),
-                                               cfg.gx_root, build_docs)
-    result = QualityResult(run_id, "marts", rows, docs, seconds)
-    return _finish(dsn, result, "marts", day)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from nps.config import REPO_ROOT, state_dir
+from nps.config import REPO_ROOT, env_float, state_dir
 
 # ISO 4217 letters and numbers (1C's Catalog_Валюты.Code is the numeric one: 980 = UAH)
 DEFAULT_CURRENCIES = "UAH,USD,EUR,PLN,980,840,978,985"
@@ -15,7 +15,6 @@ DEFAULT_EVENT_TYPES = ("processed,dropped,delivered,deferred,bounce,open,click,s
                        "group_unsubscribe,group_resubscribe")
 # Transactional tables that must grow every day; the others (customers, CRM) may legitimately not change.
 DEFAULT_ROWCOUNT_TABLES = "raw.onec_sales,raw.onec_sale_lines,raw.onec_orders,raw.onec_order_lines"
-DEFAULT_MART_TABLES = "nps_by_region,nps_by_segment,nps_by_delivery,nps_daily"
 
 
 def _list(name: str, default: str) -> tuple[str, ...]:
@@ -24,20 +23,11 @@ def _list(name: str, default: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "")
-    try:
-        return float(raw) if raw.strip() else default
-    except ValueError as exc:
-        raise ValueError(f"setting {name} must be a number, got {raw!r}") from exc
-
-
 @dataclass(frozen=True)
 class QualitySettings:
     known_currencies: tuple[str, ...]
     event_types: tuple[str, ...]
     rowcount_tables: tuple[str, ...]
-    mart_tables: tuple[str, ...]
     jump_factor: float
     baseline_weeks: int             # same-weekday checks a load is compared with
     future_slack_hours: float
@@ -63,10 +53,9 @@ def quality_settings() -> QualitySettings:
         known_currencies=_list("NPS_KNOWN_CURRENCIES", DEFAULT_CURRENCIES),
         event_types=_list("NPS_KNOWN_EVENT_TYPES", DEFAULT_EVENT_TYPES),
         rowcount_tables=_list("NPS_QUALITY_ROWCOUNT_TABLES", DEFAULT_ROWCOUNT_TABLES),
-        mart_tables=_list("NPS_QUALITY_MART_TABLES", DEFAULT_MART_TABLES),
-        jump_factor=_float("NPS_QUALITY_JUMP_FACTOR", 5.0),
-        baseline_weeks=int(_float("NPS_QUALITY_BASELINE_WEEKS", 4)),
-        future_slack_hours=_float("NPS_QUALITY_FUTURE_SLACK_HOURS", 24.0),
+        jump_factor=env_float("NPS_QUALITY_JUMP_FACTOR", 5.0),
+        baseline_weeks=int(env_float("NPS_QUALITY_BASELINE_WEEKS", 4)),
+        future_slack_hours=env_float("NPS_QUALITY_FUTURE_SLACK_HOURS", 24.0),
         region_seed=_region_seed(),
         gx_root=Path(os.environ.get("NPS_GX_DIR") or state_dir() / "gx"),
         alert_emails=alert,

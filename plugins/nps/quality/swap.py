@@ -3,7 +3,8 @@
 `prepare_build(dsn)` empties the build schema before dbt builds into it; `swap_in(dsn)` renames, in one transaction,
 `marts` -> `marts_previous` (the one generation kept for rollback) and `marts_build` -> `marts`, then re-grants
 `nps_bi` (grants and default privileges belong to the schema object, so the new `marts` has none of its own).
-BI readers see either the old or the new marts, never a mix. `rollback(dsn)` swaps the previous generation back.
+BI readers see either the old or the new marts, never a mix, and never lose one: a build without a relation the live
+schema has is refused. `rollback(dsn)` swaps the previous generation back.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ BI_ROLE = "nps_bi"
 
 def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
     return conn.execute("select 1 from pg_namespace where nspname = %s", (schema,)).fetchone() is not None
+
+
+def _relations(conn: psycopg.Connection, schema: str) -> set[str]:
+    return {r[0] for r in conn.execute("select relname from pg_class where relnamespace = to_regnamespace(%s) "
+                                       "and relkind in ('r', 'p', 'v', 'm')", (schema,))}
 
 
 def prepare_build(dsn: str, build_schema: str = "marts_build") -> None:
@@ -68,6 +74,10 @@ def swap_in(dsn: str, build_schema: str = "marts_build", live_schema: str = "mar
         conn.execute("set client_min_messages = warning")
         if not _schema_exists(conn, build_schema):
             raise RuntimeError(f"build schema {build_schema!r} does not exist: nothing to swap in")
+        lost = _relations(conn, live_schema) - _relations(conn, build_schema)
+        if lost:
+            raise RuntimeError(f"{build_schema} lacks {', '.join(sorted(lost))} that {live_schema} has: BI would lose "
+                               f"it (build it, or drop a retired mart from {live_schema} by hand)")
         # renames take ACCESS EXCLUSIVE locks; wait briefly for BI queries, then give up rather than hang the DAG
         conn.execute("set local lock_timeout = '30s'")
         _rotate(conn, build_schema, live_schema, previous)

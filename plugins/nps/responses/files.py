@@ -10,6 +10,7 @@ Folder: `NPS_FILE_DROP_DIR` (default `.nps/drop`). One UTF-8 CSV file per batch,
 processed once: loaded files move to `done/`, unusable ones to `rejected/` with `<name>.reason.txt` beside them.
 Bad rows go to `raw.quarantine`; when more than `NPS_QUARANTINE_THRESHOLD` of a file's rows are bad, the whole
 file is rejected (nothing from it is loaded). A file whose exact bytes were loaded before is not loaded again.
+Several answers to one survey: the latest wins (`nps.responses.latest`).
 """
 
 from __future__ import annotations
@@ -29,15 +30,17 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from nps.collector.i18n import LANGUAGES, REASONS
+from nps.collector.i18n import REASONS
 from nps.config import settings, state_dir
+from nps.i18n import LANGUAGES
+from nps.responses import latest
 from nps.responses.known import UNKNOWN_SURVEY, unknown_surveys
+from nps.tokens import SURVEY_ID
 
 log = logging.getLogger(__name__)
 
 REQUIRED = ("survey_id", "score", "comment", "responded_at", "channel")
 OPTIONAL = ("reasons", "language")
-SURVEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CHANNEL = re.compile(r"^[a-z0-9_-]{1,32}$")
 MAX_COMMENT = 2000
 
@@ -160,31 +163,16 @@ def load_file(conn: psycopg.Connection, path: Path, as_of: datetime, run_id: str
         lines = "\n".join(f"line {line}: {reason}" for line, reason, _ in parsed.bad[:50])
         _reject(path, f"{len(parsed.bad)} of {total} rows are bad (threshold {cfg.quarantine_threshold:.0%}):\n{lines}")
         return {"file": path.name, "status": "rejected", "bad": len(parsed.bad)}
-    latest: dict[str, dict] = {}
-    for row in parsed.rows:  # several answers to one survey in a file: the latest wins
-        if row["survey_id"] not in latest or row["responded_at"] >= latest[row["survey_id"]]["responded_at"]:
-            latest[row["survey_id"]] = row
-    with conn.transaction():
-        with conn.cursor() as cur:
-            cur.executemany("""
-                insert into raw.survey_responses as r (survey_id, score, comment, reasons, language, channel,
-                                                       responded_at, _loaded_at)
-                values (%(survey_id)s, %(score)s, %(comment)s, %(reasons)s, %(language)s, %(channel)s,
-                        %(responded_at)s, now())
-                on conflict (survey_id) do update
-                    set score = excluded.score, comment = excluded.comment, reasons = excluded.reasons,
-                        language = excluded.language, channel = excluded.channel,
-                        responded_at = excluded.responded_at, _loaded_at = excluded._loaded_at
-                    where excluded.responded_at >= r.responded_at
-            """, list(latest.values()))
-            cur.executemany(
-                "insert into raw.quarantine (source, source_key, reason, payload, run_id) values (%s, %s, %s, %s, %s)",
-                [("file_drop", f"{path.name}:{line}", reason, json.dumps(raw, default=str), run_id)
-                 for line, reason, raw in parsed.bad])
-        conn.execute("insert into raw.load_state (source, watermark) values (%s, %s)", (state_key, path.name))
+    with conn.transaction(), conn.cursor() as cur:
+        latest.upsert(conn, parsed.rows)
+        cur.executemany(
+            "insert into raw.quarantine (source, source_key, reason, payload, run_id) values (%s, %s, %s, %s, %s)",
+            [("file_drop", f"{path.name}:{line}", reason, json.dumps(raw, default=str), run_id)
+             for line, reason, raw in parsed.bad])
+        cur.execute("insert into raw.load_state (source, watermark) values (%s, %s)", (state_key, path.name))
     _move(path, "done")
-    stats = {"file": path.name, "status": "loaded", "rows": len(parsed.rows), "surveys": len(latest),
-             "quarantined": len(parsed.bad)}
+    stats = {"file": path.name, "status": "loaded", "rows": len(parsed.rows),
+             "surveys": len({r["survey_id"] for r in parsed.rows}), "quarantined": len(parsed.bad)}
     log.info("file drop: %s", stats)
     return stats
 

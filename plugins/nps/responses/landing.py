@@ -1,5 +1,5 @@
-"""landing.* -> raw.*: answers (latest per survey wins, only those a person gave: `COUNTS`), clicks and SendGrid
-events, with quarantine."""
+"""landing.* -> raw.*: answers (only those a person gave: `COUNTS`; the latest wins, `nps.responses.latest`), clicks,
+SendGrid events and the spool's bad lines, with quarantine."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import os
 import psycopg
 
 from nps.collector.pages import HUMAN_SIGNALS
+from nps.responses import latest
 from nps.responses.known import UNKNOWN_SURVEY, unknown_surveys
+from nps.tokens import SURVEY_ID
 
 log = logging.getLogger(__name__)
 
-SURVEY_ID_RE = "^[A-Za-z0-9_-]{1,64}$"
 # Mail security gateways open the e-mail's links in a browser that runs the page's script (issue 25 #4).
 SCANNER_AGENTS = r"bot\M|crawl|spider|scan|headless|preview|proofpoint|mimecast|barracuda|safelinks"
 BURST_S = 30  # other scores of one survey opened from one client within this many seconds: every link was opened
@@ -60,7 +61,7 @@ def load_responses(conn: psycopg.Connection, run_id: str | None = None) -> dict:
             select l.*, {COUNTS} as counts,
                    case when l.survey_id !~ %(re)s then 'survey_id is not a survey id' end as problem
             from landing.responses l where l.id > %(wm)s
-        """, {"wm": wm, "re": SURVEY_ID_RE, "human": list(HUMAN_SIGNALS), "scanner": SCANNER_AGENTS,
+        """, {"wm": wm, "re": SURVEY_ID.pattern, "human": list(HUMAN_SIGNALS), "scanner": SCANNER_AGENTS,
               "burst": BURST_S})
         ids = [r[0] for r in conn.execute("select distinct survey_id from _answers where problem is null")]
         conn.execute("update _answers set problem = %s where problem is null and survey_id = any(%s)",
@@ -72,24 +73,11 @@ def load_responses(conn: psycopg.Connection, run_id: str | None = None) -> dict:
               and not exists (select 1 from raw.quarantine q where q.source = %(source)s and q.source_key = a.id::text)
         """, {"source": source, "run_id": run_id}).rowcount
         not_counted = conn.execute("select count(*) from _answers where problem is null and not counts").fetchone()[0]
-        upserted = conn.execute("""
-            with latest as (
-                select distinct on (survey_id) survey_id, score, comment, reasons, language, responded_at
-                from _answers where problem is null and counts
-                order by survey_id, responded_at desc, id desc
-            )
-            insert into raw.survey_responses as r (survey_id, score, comment, reasons, language, channel,
-                                                   responded_at, _loaded_at)
-            select survey_id, score, comment, reasons, language, 'web', responded_at, now() from latest
-            on conflict (survey_id) do update
-                set score = excluded.score, comment = excluded.comment, reasons = excluded.reasons,
-                    language = excluded.language, channel = excluded.channel, responded_at = excluded.responded_at,
-                    _loaded_at = excluded._loaded_at
-                where excluded.responded_at >= r.responded_at
-                  and (r.score, r.comment, r.reasons, r.language, r.channel, r.responded_at)
-                      is distinct from (excluded.score, excluded.comment, excluded.reasons, excluded.language,
-                                        excluded.channel, excluded.responded_at)
-        """).rowcount
+        answers = conn.execute("""
+            select coalesce(jsonb_agg(to_jsonb(a) || '{"channel": "web"}' order by a.id), '[]') from _answers a
+            where a.problem is null and a.counts
+        """).fetchone()[0]
+        upserted = latest.upsert(conn, answers)
         new = _advance(conn, source, "landing.responses", wm)
     return {"responses_upserted": upserted, "responses_quarantined": quarantined,
             "responses_not_counted": not_counted, "responses_watermark": new}
@@ -153,8 +141,25 @@ def load_events(conn: psycopg.Connection, run_id: str | None = None) -> dict:
     return {"events_inserted": inserted, "events_quarantined": quarantined, "events_watermark": new}
 
 
+def load_spool_rejects(conn: psycopg.Connection, run_id: str | None = None) -> dict:
+    """The lines the spool replayer could not land (`landing.spool_files.bad_lines`) -> raw.quarantine, once each."""
+    source = "landing.spool_files"
+    with conn.transaction():
+        wm = _watermark(conn, source)
+        quarantined = conn.execute("""
+            insert into raw.quarantine (source, source_key, reason, payload, run_id)
+            select 'spool', f.name || ':' || b.n, b.bad->>'reason', b.bad->'line', %(run_id)s
+            from landing.spool_files f, jsonb_array_elements(f.bad_lines) with ordinality as b (bad, n)
+            where f.id > %(wm)s and not exists (
+                select 1 from raw.quarantine q where q.source = 'spool' and q.source_key = f.name || ':' || b.n)
+        """, {"wm": wm, "run_id": run_id}).rowcount
+        new = _advance(conn, source, "landing.spool_files", wm)
+    return {"spool_quarantined": quarantined, "spool_watermark": new}
+
+
 def load_landing(dsn: str, run_id: str | None = None) -> dict:
     with psycopg.connect(dsn) as conn:
-        stats = {**load_responses(conn, run_id), **load_clicks(conn, run_id), **load_events(conn, run_id)}
+        stats = {**load_responses(conn, run_id), **load_clicks(conn, run_id), **load_events(conn, run_id),
+                 **load_spool_rejects(conn, run_id)}
     log.info("landing -> raw: %s", stats)
     return stats

@@ -13,9 +13,12 @@ def as_of(context) -> datetime:
 
 
 def replay_spool(context) -> dict:
-    from nps.responses.spool import replay_spool as replay
+    """The collector's spool, when this host sees its folder (one host, the demo): nothing strands while it is away."""
+    from nps.collector.spool import Spool, default_dir
+    from nps.collector.store import replay
 
-    return replay(warehouse_dsn())
+    folder = default_dir()
+    return replay(Spool(folder), warehouse_dsn()) if folder.is_dir() else {"files": 0}
 
 
 def load_file_drops(context) -> dict:

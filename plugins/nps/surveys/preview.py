@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nps import tokens
+from nps.i18n import LANGUAGES
 from nps.surveys import render
 
 PREVIEW_SECRET = "preview-only-not-a-real-secret"
@@ -41,7 +42,7 @@ def screenshot(html: Path, png: Path, size: str = "700,640") -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nps.surveys.preview", description=__doc__.splitlines()[0])
-    parser.add_argument("--language", choices=render.LANGUAGES, default="uk")
+    parser.add_argument("--language", choices=LANGUAGES, default=LANGUAGES[0])
     parser.add_argument("--kind", choices=render.KINDS, default="invite")
     parser.add_argument("--out", type=Path, default=Path("survey_email.html"))
     parser.add_argument("--png", type=Path, help="also write a screenshot here")

@@ -28,12 +28,14 @@ from pathlib import Path
 from types import MappingProxyType
 
 import jinja2
-import yaml
 from markupsafe import Markup
 from markupsafe import escape as markupsafe_escape
 
+from nps import i18n
+from nps.i18n import LANGUAGES
+
 TEMPLATES = Path(__file__).parent / "templates"
-LANGUAGES = ("uk", "ru", "en", "pl")
+STRINGS = TEMPLATES / "strings.yml"
 KINDS = ("invite", "reminder")
 SCORES = range(11)
 
@@ -67,13 +69,8 @@ class Email:
     text: str
 
 
-@cache
 def strings() -> dict[str, dict[str, str]]:
-    data = yaml.safe_load((TEMPLATES / "strings.yml").read_text(encoding="utf-8"))
-    missing = [lang for lang in LANGUAGES if lang not in data]
-    if missing:
-        raise ValueError(f"templates/strings.yml lacks languages {missing}")
-    return data
+    return i18n.load(STRINGS)
 
 
 @cache
@@ -83,11 +80,10 @@ def _env(autoescape: bool) -> jinja2.Environment:
 
 
 def _check(language: str, kind: str) -> dict[str, str]:
-    if language not in LANGUAGES:
-        raise ValueError(f"unsupported language {language!r}: expected one of {LANGUAGES}")
+    texts = i18n.texts(STRINGS, language)
     if kind not in KINDS:
         raise ValueError(f"unsupported kind {kind!r}: expected one of {KINDS}")
-    return strings()[language]
+    return texts
 
 
 def survey_url(base_url: str, token: str, score: int | None = None) -> str:
@@ -118,8 +114,8 @@ class Skeleton:
 def _plain_values(language: str, kind: str) -> dict[str, str]:
     """Every localized string the templates use, by generic key (`intro`, not `intro_invite`)."""
     s = _check(language, kind)
-    values = {k: str(v) for k, v in s.items() if not k.startswith(tuple(f"{g}_" for g in GENERIC_KEYS))}
-    values.update({g: str(s[f"{g}_{kind}"]) for g in GENERIC_KEYS})
+    values = {k: v for k, v in s.items() if not k.startswith(tuple(f"{g}_" for g in GENERIC_KEYS))}
+    values.update({g: s[f"{g}_{kind}"] for g in GENERIC_KEYS})
     values.update({f"score_label_{n}": s["score_label"].format(score=n) for n in SCORES})
     values["lang"] = language
     return values

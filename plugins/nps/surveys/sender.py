@@ -1,32 +1,30 @@
-"""Sending the day's due surveys at most once: claim -> request -> record, the one place for send semantics.
+"""Sending the day's due surveys at most once: claim -> request -> record, the one place for survey send semantics.
 
 For one sending day (the run's logical date in Europe/Kyiv) the sender reads `intermediate.int_survey_due_queue`
 (the dbt model that decides eligibility), drops what `raw.survey_sends` already holds, applies the rollout `limit`,
-and sends the rest in batches of up to 1000 recipients, one SendGrid request each:
+and sends the rest in batches of up to 1000 recipients, one SendGrid request each, one batch after the other:
 
 1. claim: insert the batch's rows into `raw.survey_sends` with status `claimed` (and its first attempt) and commit,
    BEFORE the request; a row that exists already (any status but `sandbox`) is not claimed, so nothing is ever
    sent twice;
-2. request: `POST /v3/mail/send` (see `build_body`);
-3. record: 202 -> `sent` + the request's `X-Message-Id` (SendGrid's `sg_message_id` in events starts with it, and
-   events carry our `custom_args.survey_id`); 200 in sandbox mode (`dry_run`) -> `sandbox`; 400 -> `failed` with
-   SendGrid's reason (when the errors name single personalizations, only those fail and the rest is retried at
-   once: a 400 means SendGrid accepted nothing); 429 -> wait until `X-RateLimit-Reset` (capped) and retry the same
-   batch; 5xx, timeout or a dropped connection -> `unknown`, never re-sent, and the run stops (the task fails, so
-   Airflow retries later and the retry carries on with what is still unsent).
+2. request: `POST /v3/mail/send` (see `build_body`) through `nps.sendgrid_client`, whose one rule says whether
+   SendGrid took the batch (sent), took nothing (refused) or may have taken it (unknown);
+3. record: sent -> `sent` + the request's `X-Message-Id` (SendGrid's `sg_message_id` in events starts with it, and
+   events carry our `custom_args.survey_id`), `sandbox` in sandbox mode (`dry_run`); unknown (5xx, timeout, a
+   dropped connection) -> `unknown`, never re-sent, and the run stops (the task fails, so Airflow retries later and
+   the retry carries on with what is still unsent); refused:
+   - 429: wait until `X-RateLimit-Reset` (capped) and send the same batch again;
+   - 400 naming single personalizations: only those fail, the rest goes again at once;
+   - any other refusal of the body (400, 413, ...): `failed` with SendGrid's reason (resending would not help);
+   - a refusal of us (no connection, 401 key, 403 sender identity, 404/405/415 wrong host): the claims are
+     released and the run stops; once that is fixed, a later run sends them.
 
-Overlap: one request is in flight at a time, on a worker thread. While it is out, the batch before it is recorded
-(a 202 is recorded on a second connection, by a second thread, once the next batch's claim and request went out)
-and the batch after it is prepared (tokens, personalizations). That record is finished before the next claim, and
-the next batch is claimed only after the current request came back accepted, immediately before its own request;
-any other outcome is settled first, with nothing else in flight. So at most two batches are ever claimed but not
-recorded: one accepted and one in flight.
-
-A crash or kill between claim and record leaves rows `claimed` (at most those two batches); the next start (a task
-retry or a re-run) turns them into `unknown` before anything else, under an advisory lock that keeps two senders
-from running at once. Dry-run claims are deleted instead (sandbox mode never delivers), and a real send may take
-over a `sandbox` row. Then `unknown` rows whose SendGrid events have arrived (`raw.sendgrid_events`, by survey id
-and kind: they carry our custom_args) become `sent` as of their earliest event, so the funnel counts them.
+So at most one batch is ever claimed but not recorded. A crash or kill between claim and record leaves its rows
+`claimed`; the next start (a task retry or a re-run) turns them into `unknown` before anything else, under an
+advisory lock that keeps two senders from running at once. Dry-run claims are deleted instead (sandbox mode never
+delivers), and a real send may take over a `sandbox` row. Then `unknown` rows whose SendGrid events have arrived
+(`raw.sendgrid_events`, by survey id and kind: they carry our custom_args) become `sent` as of their earliest
+event, so the funnel counts them.
 
 Report only (`report_only`, set for a run that is not for today: see `nps.surveys.tasks.not_today`): the plan is
 made and counted (`would_send`) and nothing else happens: no lock, no SendGrid request, no row written.
@@ -53,7 +51,6 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -61,11 +58,11 @@ from functools import cache
 import psycopg
 from psycopg import sql
 
-from nps import clock, tokens
+from nps import clock, sendgrid_client, tokens
 from nps.config import settings
 from nps.connections import warehouse_dsn
+from nps.sendgrid_client import Outcome, Result
 from nps.surveys import render
-from nps.surveys.sendgrid_api import Outcome, PostResult, make_client, post_mail
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +70,7 @@ DUE_QUEUE = "intermediate.int_survey_due_queue"  # the dbt model: eligibility li
 MAX_PERSONALIZATIONS = 1000  # SendGrid's limit per request
 MAX_SUBSTITUTION_BYTES = 10_000  # SendGrid's limit per personalization (keys + values, tsg_mail_v3.json)
 MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit: a longer address cannot be delivered
+REFUSED_US = {None, 401, 403, 404, 405, 415}  # no connection, key, sender identity, host: not these surveys' fault
 ADVISORY_LOCK = 0x6E7073_53454E44 & 0x7FFFFFFFFFFFFFFF  # "npsSEND": one sender per warehouse at a time
 ORPHAN_ERROR = "claimed by an attempt that ended before its outcome was recorded (crash or kill): never re-sent"
 RECONCILED_NOTE = "was unknown until SendGrid's events showed it sent"
@@ -88,7 +86,7 @@ class OutcomeUnknown(SendAborted):
 
 
 class SendGridUnavailable(SendAborted):
-    """Nothing was sent (bad key/host, connection refused, rate limit never lifted); the claims were released."""
+    """SendGrid took nothing (bad key/host, no connection, rate limit never lifted); the claims were released."""
 
 
 @dataclass(frozen=True)
@@ -116,12 +114,10 @@ class SendReport:
     already_recorded: int = 0
     invalid: int = 0
     skipped_by_limit: int = 0
-    claimed: int = 0
     sent: int = 0
     sandbox: int = 0
     failed: int = 0
     unknown: int = 0
-    released: int = 0
     orphans_marked_unknown: int = 0
     orphans_dry_run_released: int = 0
     unknown_reconciled: int = 0
@@ -129,11 +125,9 @@ class SendReport:
     reported_only: str | None = None  # why this run only reported what it would send
     requests: int = 0
     rate_limited: int = 0
-    rate_limit_wait_s: float = 0.0
     message_ids: list[str] = field(default_factory=list)
     by_language: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(Counter))
     by_kind: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(Counter))
-    aborted: str | None = None
 
     def count(self, status: str, rows: Iterable[DueSurvey]) -> None:
         n = 0
@@ -148,7 +142,6 @@ class SendReport:
         data["message_ids"] = list(self.message_ids)
         data["by_language"] = {k: dict(v) for k, v in sorted(self.by_language.items())}
         data["by_kind"] = {k: dict(v) for k, v in sorted(self.by_kind.items())}
-        data["rate_limit_wait_s"] = round(self.rate_limit_wait_s, 3)
         return data
 
     def summary(self) -> str:
@@ -163,8 +156,7 @@ class SendReport:
                 f"failed {self.failed}, unknown {self.unknown} (+{self.orphans_marked_unknown} left claimed by a "
                 f"crashed attempt; {self.unknown_reconciled} earlier unknown shown sent by SendGrid's events), "
                 f"skipped: by limit {self.skipped_by_limit}, already recorded {self.already_recorded}, invalid "
-                f"{self.invalid}; released {self.released}; "
-                f"requests {self.requests}, 429s {self.rate_limited} ({self.rate_limit_wait_s:.1f} s waited); "
+                f"{self.invalid}; requests {self.requests}, 429s {self.rate_limited}; "
                 f"per language: {langs}; per kind: {kinds}")
 
 
@@ -375,7 +367,7 @@ def build_body(rows: list[DueSurvey], personalizations: list[dict], *, shared: b
     }
 
 
-def rejected_indexes(result: PostResult, size: int) -> set[int] | None:
+def rejected_indexes(result: Result, size: int) -> set[int] | None:
     """Personalizations a 400 blames, or None when an error is about the whole request."""
     if not result.errors:
         return None
@@ -392,7 +384,7 @@ def rejected_indexes(result: PostResult, size: int) -> set[int] | None:
 
 @dataclass
 class Sender:
-    """One sending run. `sleep` and `wall_clock` are injectable so tests need not wait for real rate limits."""
+    """One sending run. `sleep` is injectable so tests need not wait for real rate limits."""
 
     day: date
     issued_at: datetime
@@ -408,7 +400,6 @@ class Sender:
     max_rate_limit_wait: float = 60.0  # per 429
     max_rate_limited: int = 8  # 429s per batch before giving up (the claims are released)
     sleep: Callable[[float], None] = time.sleep
-    wall_clock: Callable[[], float] = time.time
     report: SendReport = field(init=False)
 
     def __post_init__(self) -> None:
@@ -426,20 +417,17 @@ class Sender:
         if self.report_only:
             return self.report_what_would_go()
         tokens.mint("probe", issued_at=self.issued_at)  # fail before claiming anything if no signing secret
-        client = self.client or make_client()
+        client = self.client or sendgrid_client.connect()
         try:
             with psycopg.connect(self.dsn or warehouse_dsn(), autocommit=True) as conn:
                 conn.execute("select pg_advisory_lock(%s)", (ADVISORY_LOCK,))  # released when the session ends
                 (self.report.orphans_marked_unknown,
                  self.report.orphans_dry_run_released) = recover_orphans(conn)
                 self.report.unknown_reconciled = reconcile_unknown(conn)
-                self.send_all(conn, client, self.plan(conn))
-        except SendAborted as exc:
-            self.report.aborted = str(exc)
-            raise
+                for batch in self.plan(conn):
+                    self.send_batch(conn, client, batch)
         finally:
-            log_fn = log.warning if (self.report.unknown or self.report.orphans_marked_unknown
-                                     or self.report.aborted) else log.info
+            log_fn = log.warning if self.report.unknown or self.report.orphans_marked_unknown else log.info
             log_fn(self.report.summary())
         return self.report
 
@@ -493,7 +481,7 @@ class Sender:
         return batches
 
     def prepare(self, batch: Batch) -> list[dict]:
-        """The personalizations of a batch (tokens minted), in its row order: CPU work done while a request is out."""
+        """The personalizations of a batch (tokens minted), in its row order."""
         # settings() re-reads the environment on each call: resolved once per batch, not twice per token (profiled)
         cfg = settings()
         ttl = timedelta(days=cfg.token_ttl_days)
@@ -503,136 +491,62 @@ class Sender:
                                 from_email=cfg.sendgrid_from_email)
                 for row in batch.rows]
 
-    def send_all(self, conn: psycopg.Connection, client, batches: list[Batch]) -> None:
-        """claim -> request -> record for every batch; while a request is out (worker thread) the batch before it
-        is recorded (a second connection, a second thread) and the one after it prepared ("Overlap" above)."""
-        if not batches:
-            return
-        accepted: tuple[list[DueSurvey], PostResult] | None = None  # a 202 whose record has not started
-        recording: Future | None = None  # the record of the batch before the one in flight
-        in_flight: tuple[Batch, list[DueSurvey], list[dict], Future] | None = None
-        with (ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendgrid") as http,
-              ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder") as recorder,
-              psycopg.connect(self.dsn or warehouse_dsn(), autocommit=True) as record_conn):
-            try:
-                prepared = self.prepare(batches[0])
-                for i, batch in enumerate(batches):
-                    pending = claim(conn, batch.rows, self.day, self.run_id, self.dry_run)
-                    self.report.claimed += len(pending)
-                    self.report.already_recorded += len(batch.rows) - len(pending)
-                    if pending:
-                        owned = {(r.survey_id, r.kind) for r in pending}
-                        items = [p for r, p in zip(batch.rows, prepared, strict=True)
-                                 if (r.survey_id, r.kind) in owned]
-                        body = build_body(pending, items, shared=batch.shared, dry_run=self.dry_run)
-                        self.report.requests += 1
-                        in_flight = (batch, pending, items, http.submit(post_mail, client, body, self.timeout))
-                    if accepted:  # the previous batch's 202, recorded while this request is out
-                        recording = recorder.submit(self._record_accepted, record_conn, *accepted)
-                        accepted = None
-                    if i + 1 < len(batches):
-                        prepared = self.prepare(batches[i + 1])
-                    result = in_flight[3].result() if in_flight else None
-                    if recording:  # done before the next claim: never more than two batches unrecorded
-                        recording.result()
-                        recording = None
-                    if in_flight:
-                        batch, pending, items, _ = in_flight
-                        in_flight = None
-                        if result.outcome is Outcome.ACCEPTED:
-                            accepted = (pending, result)
-                        else:  # settled here, with nothing else in flight
-                            self.settle(conn, client, batch, pending, items, result)
-                if accepted:
-                    self._record_accepted(conn, *accepted)
-            except Exception:
-                self._salvage(conn, accepted, recording, in_flight)
-                raise
-
-    def _salvage(self, conn: psycopg.Connection, accepted, recording, in_flight) -> None:
-        """After an unexpected error (the database went away, a bug): record the 202s still known. What cannot be
-        recorded stays `claimed`, and the next start makes it `unknown`."""
-        done = [accepted] if accepted else []
-        for future, what in ((recording, "recording a batch"), (in_flight and in_flight[3], "a request")):
-            if not future:
-                continue
-            try:
-                result = future.result()
-            except Exception:  # its rows stay claimed: unknown at the next start
-                log.exception("%s ended in an error", what)
-                continue
-            if future is not recording and result.outcome is Outcome.ACCEPTED:
-                done.append((in_flight[1], result))
-        for rows, result in done:
-            try:
-                self._record_accepted(conn, rows, result)
-            except Exception:  # left claimed: the next start makes them unknown
-                log.exception("could not record %d surveys SendGrid accepted (%s)", len(rows), result.message_id)
-
-    def _record_accepted(self, conn: psycopg.Connection, rows: list[DueSurvey], result: PostResult) -> None:
-        status = "sandbox" if self.dry_run else "sent"
-        record(conn, rows, status, message_id=result.message_id)
-        self.report.count(status, rows)
-        if result.message_id:
-            self.report.message_ids.append(result.message_id)
-
-    def settle(self, conn: psycopg.Connection, client, batch: Batch, pending: list[DueSurvey], items: list[dict],
-               result: PostResult) -> None:
-        """A request that did not come back 202: retry (429, partial 400), record, or stop the run."""
-        rate_limited = rejections = 0
-        while True:
-            if result.outcome is Outcome.ACCEPTED:
-                self._record_accepted(conn, pending, result)
+    def send_batch(self, conn: psycopg.Connection, client, batch: Batch) -> None:
+        """claim -> request -> record for one batch, retrying what SendGrid refused in a way that a retry can fix."""
+        items = self.prepare(batch)  # before the claim: an error here leaves nothing claimed
+        rows = claim(conn, batch.rows, self.day, self.run_id, self.dry_run)
+        self.report.already_recorded += len(batch.rows) - len(rows)
+        owned = {(r.survey_id, r.kind) for r in rows}
+        items = [p for r, p in zip(batch.rows, items, strict=True) if (r.survey_id, r.kind) in owned]
+        rate_limited = partial_failures = 0
+        while rows:
+            self.report.requests += 1
+            result = sendgrid_client.send(client, build_body(rows, items, shared=batch.shared, dry_run=self.dry_run),
+                                          self.timeout)
+            if result.outcome is Outcome.SENT:
+                status = "sandbox" if self.dry_run else "sent"
+                record(conn, rows, status, message_id=result.message_id)
+                self.report.count(status, rows)
+                self.report.message_ids += [result.message_id] if result.message_id else []
                 return
-            if result.outcome is Outcome.RATE_LIMITED:
+            if result.outcome is Outcome.UNKNOWN:  # it may have gone out: never again, and no more batches like it
+                record(conn, rows, "unknown", error=result.error)
+                self.report.count("unknown", rows)
+                raise OutcomeUnknown(f"{len(rows)} survey(s) ({batch.label}) in an unknown state: {result.error}")
+            if result.status == 429 and rate_limited < self.max_rate_limited:
                 rate_limited += 1
                 self.report.rate_limited += 1
-                if rate_limited > self.max_rate_limited:
-                    self._give_up(conn, pending, f"still rate limited after {self.max_rate_limited} waits")
-                self._wait_for_reset(result, rate_limited)
-            elif result.outcome is Outcome.REJECTED:
-                bad = rejected_indexes(result, len(pending))
-                if not (bad and len(bad) < len(pending) and rejections < 3):
-                    record(conn, pending, "failed", error=result.error)
-                    self.report.count("failed", pending)
-                    log.error("SendGrid rejected a batch of %d (%s): %s", len(pending), batch.label, result.error)
-                    return
-                rejections += 1
-                failed = [r for i, r in enumerate(pending) if i in bad]
-                for i in sorted(bad):
-                    reasons = [e for e in result.errors if str(e.get("field", "")).startswith(
-                        f"personalizations.{i}")]
-                    record(conn, [pending[i]], "failed",
-                           error=f"HTTP {result.status}: " + "; ".join(str(e.get("message")) for e in reasons))
+                self.sleep(self._rate_limit_wait(result, rate_limited))
+            elif result.status == 429 or result.status in REFUSED_US:
+                release(conn, rows)
+                reason = f"still rate limited after {rate_limited} waits" if result.status == 429 else result.error
+                raise SendGridUnavailable(f"SendGrid took none of {len(rows)} survey(s) ({batch.label}), "
+                                          f"released for a later run: {reason}")
+            else:  # SendGrid refused the body: the rows it blames fail (all, if it blames the request), the rest goes again
+                bad = rejected_indexes(result, len(rows)) if partial_failures < 3 else None
+                partial_failures += 1
+                if not bad or len(bad) == len(rows):
+                    record(conn, rows, "failed", error=result.error)
+                    failed, rows = rows, []
+                else:
+                    failed = [rows[i] for i in sorted(bad)]
+                    for i in sorted(bad):
+                        reasons = [str(e.get("message")) for e in result.errors
+                                   if str(e.get("field") or "").startswith(f"personalizations.{i}")]
+                        record(conn, [rows[i]], "failed", error=f"HTTP {result.status}: " + "; ".join(reasons))
+                    rows = [r for i, r in enumerate(rows) if i not in bad]
+                    items = [p for i, p in enumerate(items) if i not in bad]
                 self.report.count("failed", failed)
-                pending = [r for i, r in enumerate(pending) if i not in bad]
-                items = [p for i, p in enumerate(items) if i not in bad]
-                log.warning("SendGrid rejected %d recipient(s) of a batch (%s); retrying the other %d",
-                            len(failed), batch.label, len(pending))
-            elif result.outcome is Outcome.NOT_SENT:
-                self._give_up(conn, pending, result.error or "not sent")
-            else:  # UNKNOWN: it may have gone out, so it never goes again; stop before more batches end up like it
-                record(conn, pending, "unknown", error=result.error)
-                self.report.count("unknown", pending)
-                raise OutcomeUnknown(f"{len(pending)} survey(s) ({batch.label}) in an unknown state: {result.error}")
-            # the same batch (or what is left of it) once more
-            body = build_body(pending, items, shared=batch.shared, dry_run=self.dry_run)
-            mark_attempt(conn, pending)
-            self.report.requests += 1
-            result = post_mail(client, body, self.timeout)
+                log.error("SendGrid refused %d survey(s) of a batch (%s): %s", len(failed), batch.label, result.error)
+            if rows:
+                mark_attempt(conn, rows)
 
-    def _wait_for_reset(self, result: PostResult, streak: int) -> None:
-        wait = result.rate_limit_reset - self.wall_clock() if result.rate_limit_reset is not None else 0.0
-        if wait <= 0:  # no header, or a reset already past (whole seconds): back off a little more each time
-            wait = min(0.25 * 2 ** (streak - 1), 8.0)
+    def _rate_limit_wait(self, result: Result, streak: int) -> float:
+        # no header, or a reset already past (whole seconds): back off a little more each time
+        wait = result.retry_after if (result.retry_after or 0) > 0 else min(0.25 * 2 ** (streak - 1), 8.0)
         wait = min(wait + 0.05, self.max_rate_limit_wait)
         log.info("SendGrid answered 429: waiting %.2f s until X-RateLimit-Reset", wait)
-        self.report.rate_limit_wait_s += wait
-        self.sleep(wait)
-
-    def _give_up(self, conn: psycopg.Connection, pending: list[DueSurvey], reason: str) -> None:
-        self.report.released += release(conn, pending)
-        raise SendGridUnavailable(f"SendGrid took nothing of a batch of {len(pending)}: {reason}")
+        return wait
 
 
 def send_due_surveys(day: date, issued_at: datetime, **options) -> SendReport:

@@ -17,7 +17,7 @@ import psycopg
 
 from nps.config import settings
 from nps.connections import warehouse_dsn
-from nps.surveys.sendgrid_api import get_json, make_client
+from nps.sendgrid_client import connect, get_json
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def fetch_list(client, name: str, group_id: int, timeout: float = 30.0) -> dict[
 
 def sync(dsn: str | None = None, client=None) -> dict[str, int]:
     """Replace every list in `raw.sendgrid_suppressions` with SendGrid's current one; returns counts per list."""
-    client = client or make_client()
+    client = client or connect()
     group_id = settings().sendgrid_asm_group_id
     fetched = {name: fetch_list(client, name, group_id) for name in LISTS}  # everything first, then write
     counts = {}

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from nps import clock
 from nps.config import settings
-from nps.surveys import sender, suppressions
+from nps.surveys import approval, sender, suppressions
 
 
 def run_instant(context) -> datetime:
@@ -60,12 +60,28 @@ def sync_suppressions_task() -> dict[str, int]:
     return suppressions.sync()
 
 
-def send_surveys_task(context, **options) -> dict:
-    params = context.get("params") or {}
+def _run(context) -> tuple[dict, datetime, date, str | None]:
     instant = run_instant(context)
     run_id = getattr(context.get("dag_run"), "run_id", None) or context.get("run_id")
-    day = sending_day(instant)
-    report = sender.send_due_surveys(day, instant, dry_run=parse_bool(params.get("dry_run", False)),
-                                     limit=parse_limit(params.get("limit")), run_id=run_id,
-                                     report_only=not_today(day, clock.now()), **options)
+    return context.get("params") or {}, instant, sending_day(instant), run_id
+
+
+def check_batch_task(context) -> str:
+    """The task to run next: `send_surveys`, or `approve_large_batch` when the batch needs a person (approval.py).
+    A run that sends nothing to anyone (not today, sandbox mode) never waits."""
+    params, instant, day, run_id = _run(context)
+    if not_today(day, clock.now()) or parse_bool(params.get("dry_run", False)):
+        return "send_surveys"
+    plan = approval.plan(day, instant, run_id, limit=parse_limit(params.get("limit")))
+    context["ti"].xcom_push(key="plan", value=plan.summary())
+    return "approve_large_batch" if plan.approval_reason else "send_surveys"
+
+
+def send_surveys_task(context, **options) -> dict:
+    params, instant, day, run_id = _run(context)
+    dry_run, report_only = parse_bool(params.get("dry_run", False)), not_today(day, clock.now())
+    report = sender.send_due_surveys(day, instant, dry_run=dry_run, limit=parse_limit(params.get("limit")),
+                                     run_id=run_id, report_only=report_only, **options)
+    if run_id and not (dry_run or report_only):
+        approval.mark_sent(run_id, dsn=options.get("dsn"))
     return report.as_dict()

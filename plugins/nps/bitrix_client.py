@@ -1,4 +1,7 @@
-"""Client of the Bitrix24 REST API through an incoming webhook (reference/protocols.md §2.1).
+"""The one Bitrix24 REST client, over the incoming webhook of the `nps_crm` connection (reference/protocols.md §2.1).
+
+The extraction reads contacts, companies and users with it (`nps.extract.run`); the close loop creates and reads
+tasks (`nps.closeloop.crm_tasks`).
 
 - Lists: `start=-1` with `order {ID: ASC}` and a `>ID` cursor (no COUNT on the portal; the documented way to
   export big tables); `user.get` with `start` offsets (it has no cursor filter).
@@ -8,6 +11,10 @@
   waits *before* a request that would overflow it; on a 503 it lowers its idea of the room left to what it had
   in flight (other apps share the portal's bucket), backs off, and from then on sends at the drain rate (never
   hammering). 429 OPERATION_TIME_LIMIT waits longer.
+- One retry rule: a refusal for load (QUERY_LIMIT_EXCEEDED, OVERLOAD_LIMIT, OPERATION_TIME_LIMIT) means the portal
+  ran nothing, so it is always waited out; connection errors, timeouts and 5xx are retried with `RetryPolicy`,
+  except for a call that must not run twice (`idempotent=False`, e.g. tasks.task.add): that one is repeated only
+  when the connection never opened, and a timeout after sending raises `Unconfirmed` (it may have been done).
 """
 
 from __future__ import annotations
@@ -23,8 +30,7 @@ import httpx
 import msgspec
 
 from nps import connections
-from nps.extract.errors import SourceAuthError, SourceRequestError, SourceUnavailable
-from nps.extract.retry import RetryPolicy
+from nps.sources import RetryPolicy, SourceAuthError, SourceRequestError, SourceUnavailable
 
 log = logging.getLogger(__name__)
 if logging.getLogger("httpx").level == logging.NOTSET:  # one INFO line per request drowns the progress lines
@@ -61,6 +67,10 @@ _WEBHOOK_CODE = re.compile(r"(/rest/\d+/)[^/]+/")
 def mask(url: str) -> str:
     """A webhook URL without its secret code (safe for logs and error messages)."""
     return _WEBHOOK_CODE.sub(r"\1***/", url)
+
+
+class Unconfirmed(SourceUnavailable):
+    """A call that must not run twice failed after it may have reached the portal: whether it was done is unknown."""
 
 
 class RateLimited(Exception):
@@ -131,8 +141,9 @@ def php_query(params: dict) -> str:
 class BitrixClient:
     def __init__(self, webhook: str, *, conn_id: str = "nps_crm", retry: RetryPolicy | None = None,
                  bucket: LeakyBucket | None = None, timeout: float = 60.0, max_rate_wait: float = 600.0):
-        if not webhook:
-            raise ValueError(f"connection {conn_id} has no host: set it to the webhook base …/rest/<user>/<code>/")
+        if not webhook.startswith(("http://", "https://")):
+            raise ValueError(f"connection {conn_id} needs the http(s) webhook base …/rest/<user>/<code>/ as its "
+                             f"host, got {mask(webhook)!r}")
         self.base = webhook if webhook.endswith("/") else webhook + "/"
         self.conn_id = conn_id
         self.retry = retry or RetryPolicy.from_env()
@@ -161,8 +172,8 @@ class BitrixClient:
 
     # -- one call --------------------------------------------------------------------------------------------
 
-    def call(self, method: str, params: dict | None = None) -> _Envelope:
-        """POST one method with a JSON body; retries transport errors / 5xx, waits out the rate limits."""
+    def call(self, method: str, params: dict | None = None, *, idempotent: bool = True) -> _Envelope:
+        """POST one method with a JSON body; waits out the rate limits and retries what is safe to retry (above)."""
         url = self.base + method + ".json"
         body = msgspec.json.encode(params or {})
         attempt, rate_waited, rate_hits, last = 0, 0.0, 0, ""
@@ -173,6 +184,9 @@ class BitrixClient:
                 resp = self._http.post(url, content=body, headers={"Content-Type": "application/json"})
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
+                if not idempotent and not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                    raise Unconfirmed(f"{SYSTEM} at {mask(self.base)} (connection {self.conn_id}): {method} may or "
+                                      f"may not have been done ({last}); not repeated") from exc
             else:
                 try:
                     return self._check(method, resp)
@@ -191,6 +205,9 @@ class BitrixClient:
                     time.sleep(wait)
                     continue
                 except SourceUnavailable as exc:
+                    if not idempotent:
+                        raise SourceUnavailable(f"{SYSTEM} at {mask(self.base)} (connection {self.conn_id}) "
+                                                f"refused {method}: {exc}; not repeated") from None
                     last = str(exc)
             attempt += 1
             if attempt >= self.retry.attempts:
@@ -211,7 +228,7 @@ class BitrixClient:
         text = f"{code} {env.error_description or ''}".strip() if env else resp.text[:200].strip()
         if status == 200 and env is not None and not code:
             return env
-        if code == "QUERY_LIMIT_EXCEEDED":
+        if code in ("QUERY_LIMIT_EXCEEDED", "OVERLOAD_LIMIT"):
             raise RateLimited(code)
         if code == "OPERATION_TIME_LIMIT" or status == 429:
             raise RateLimited(code or "429", wait=10.0)
@@ -221,8 +238,8 @@ class BitrixClient:
                                   f"({status} {text})")
         if status >= 500 or status == 200:
             raise SourceUnavailable(f"HTTP {status} {text}")
-        raise SourceRequestError(f"{SYSTEM} at {mask(self.base)} refused {method} ({status} {text}): check the "
-                                 "field names in crm_mapping.yml")
+        raise SourceRequestError(f"{SYSTEM} at {mask(self.base)} refused {method} ({status} {text}): check its "
+                                 "parameters (the field names in crm_mapping.yml)", status)
 
     # -- lists -----------------------------------------------------------------------------------------------
 

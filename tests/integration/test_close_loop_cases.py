@@ -1,0 +1,75 @@
+"""Which answers make a close-loop case, on the relation dbt builds: detractors always, passives with a comment only
+when NPS_CLOSELOOP_INCLUDE_PASSIVES is on (the model's rule, fed to dbt by nps.config.dbt_env), opened by
+nps.closeloop.cases as it runs in production."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+from closeloop_support import DROP_CASES
+from dbt_dataset import DAY, generate, latest_answers, load
+
+from nps import transform
+from nps.closeloop import cases
+from nps.closeloop.cases import RunDay
+from nps.closeloop.settings import settings
+
+RAW_TABLES = ("raw.onec_customers", "raw.onec_orders", "raw.onec_order_lines", "raw.onec_sales", "raw.onec_sale_lines",
+              "raw.onec_deliveries", "raw.crm_companies", "raw.crm_contacts", "raw.survey_sends",
+              "raw.sendgrid_events", "raw.sendgrid_suppressions", "raw.survey_responses")
+
+
+def _reset(conn: psycopg.Connection) -> None:
+    conn.execute(f"truncate {', '.join(RAW_TABLES)}, ops.case_state")
+    conn.execute("drop schema if exists staging cascade; drop schema if exists intermediate cascade")
+    conn.execute(DROP_CASES)
+    conn.execute("drop table if exists ops.customer_key_secret")
+
+
+@pytest.fixture(scope="module")
+def answers(warehouse_url: str, tmp_path_factory):
+    """The generated answers, two passives without a comment among them, loaded into raw (nothing built yet)."""
+    ds = generate()
+    latest = latest_answers(ds)
+    silent = sorted(sid for sid, a in latest.items() if a["score"] in (7, 8))[:2]
+    latest[silent[0]]["comment"], latest[silent[1]]["comment"] = None, "  "
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        _reset(conn)
+        load(conn, ds)
+    yield {"latest": latest, "silent": set(silent), "target": tmp_path_factory.mktemp("dbt_cases_target")}
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        _reset(conn)
+
+
+def _build(select: str, target) -> None:
+    # cautious: only the tests whose every input is selected, as nps_transform's tasks run them
+    outcome = transform.run(["build", "--select", select, "--indirect-selection", "cautious"], target_path=target,
+                            as_of=DAY, env=transform.PIPELINE_ENV)
+    assert outcome.success and not outcome.failures
+
+
+def _cases(db) -> dict[str, tuple[str, str]]:
+    return {sid: (kind, status) for sid, kind, status in db.execute("select survey_id, kind, status from ops.case_state")}
+
+
+def test_passives_with_a_comment_make_cases_only_when_enabled(answers, db, monkeypatch):
+    latest = answers["latest"]
+    detractors = {sid for sid, a in latest.items() if a["score"] <= 6}
+    commented = {sid for sid, a in latest.items() if a["score"] in (7, 8) and (a["comment"] or "").strip()}
+    assert detractors and commented and answers["silent"].isdisjoint(commented)
+    monkeypatch.setenv("NPS_CLOSELOOP_MAX_CASE_AGE_DAYS", "3650")   # the generated answers are weeks old
+
+    monkeypatch.setenv("NPS_CLOSELOOP_INCLUDE_PASSIVES", "false")
+    _build("+detractor_cases", answers["target"])
+    cases.open_cases(db, RunDay.of(DAY, "Europe/Kyiv", "off#1"), settings())
+    assert _cases(db) == dict.fromkeys(detractors, ("detractor", "open"))
+
+    monkeypatch.setenv("NPS_CLOSELOOP_INCLUDE_PASSIVES", "true")
+    _build("detractor_cases", answers["target"])     # the view (and its data tests) with the passives in it
+    summary = cases.open_cases(db, RunDay.of(DAY + timedelta(days=1), "Europe/Kyiv", "on#1"), settings())
+    assert summary["opened"] == len(commented)
+    assert _cases(db) == {**dict.fromkeys(detractors, ("detractor", "open")),
+                          **dict.fromkeys(commented, ("passive", "info"))}
+    _build("detractor_cases", answers["target"])     # its data tests accept the passives' live 'info' status
