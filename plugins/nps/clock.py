@@ -7,8 +7,9 @@ simulated instant from `NPS_CLOCK_FILE` (an ISO-8601 timestamp with offset), whi
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 
 def simulated() -> bool:
@@ -24,6 +25,15 @@ def now() -> datetime:
             raise ValueError(f"NPS_CLOCK_FILE must hold a timestamp with an offset, got {text!r}")
         return value
     return datetime.now(UTC)
+
+
+def local_day(instant: datetime, timezone: str | None = None) -> date:
+    """The day an instant falls on in the project's timezone: a run's day, for every task that needs one."""
+    if instant.tzinfo is None:
+        raise ValueError("the instant must be timezone-aware")
+    from nps.config import settings
+
+    return instant.astimezone(ZoneInfo(timezone or settings().timezone)).date()
 
 
 def set_simulated_now(path: Path, value: datetime) -> None:

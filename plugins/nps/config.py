@@ -70,6 +70,8 @@ class Settings:
     send_approval_ceiling: int
     send_approval_timeout_hours: float
     expectations_dir: Path             # the GX suites (JSON); images copy expectations/ next to plugins/
+    repurchase_short_days: int         # repurchase windows after (and before) an answer: marts repurchase_*
+    repurchase_long_days: int
 
 
 def settings() -> Settings:
@@ -94,19 +96,26 @@ def settings() -> Settings:
         send_approval_ceiling=env_int("NPS_SEND_APPROVAL_CEILING", 1000),
         send_approval_timeout_hours=env_float("NPS_SEND_APPROVAL_TIMEOUT_HOURS", 6.0),  # then the batch is rejected
         expectations_dir=Path(os.environ.get("NPS_EXPECTATIONS_DIR") or REPO_ROOT / "expectations"),
+        repurchase_short_days=env_int("NPS_REPURCHASE_SHORT_DAYS", 90),
+        repurchase_long_days=env_int("NPS_REPURCHASE_LONG_DAYS", 180),
     )
 
 
 # The settings dbt reads (dbt_project.yml `vars:` as env_var()): each default lives in settings() above only.
 DBT_SETTINGS = {"NPS_TIMEZONE": "timezone", "NPS_SURVEY_DELAY_DAYS": "survey_delay_days",
                 "NPS_THROTTLE_DAYS": "throttle_days", "NPS_REMINDER_AFTER_DAYS": "reminder_after_days",
-                "NPS_CATCH_UP_DAYS": "catch_up_days", "NPS_CLOSELOOP_INCLUDE_PASSIVES": "closeloop_include_passives"}
+                "NPS_CATCH_UP_DAYS": "catch_up_days", "NPS_CLOSELOOP_INCLUDE_PASSIVES": "closeloop_include_passives",
+                "NPS_REPURCHASE_SHORT_DAYS": "repurchase_short_days", "NPS_REPURCHASE_LONG_DAYS": "repurchase_long_days"}
 
 
 def dbt_env() -> dict[str, str]:
-    """The environment dbt needs for its vars: the current settings (a user's value or the default)."""
+    """The environment dbt needs for its vars: the current settings (a user's value or the default) and the survey
+    languages (nps.i18n, Ukrainian first)."""
+    from nps.i18n import LANGUAGES
+
     current = settings()
-    return {name: str(getattr(current, field)) for name, field in DBT_SETTINGS.items()}
+    return {**{name: str(getattr(current, field)) for name, field in DBT_SETTINGS.items()},
+            "NPS_LANGUAGES": ",".join(LANGUAGES)}
 
 
 def warehouse_url() -> str:

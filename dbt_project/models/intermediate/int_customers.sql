@@ -92,7 +92,7 @@ final as (
         cu.legal_kind,
         coalesce(cu.email, ct.email, co.email) as email,
         coalesce(cu.phone, ct.phone, co.phone) as phone,
-        coalesce(ct.language, 'uk') as language,
+        coalesce(ct.language, '{{ languages()[0] }}') as language,
         cu.region_raw,
         coalesce(sp.region, 'невідомо') as region,
         coalesce(co.segment, ct.segment, 'unknown') as segment,

@@ -5,7 +5,7 @@ select
     {{ blank_to_null('onec_code') }} as onec_code,
     lower({{ blank_to_null('segment') }}) as segment,
     case
-        when lower(trim(language)) in ('uk', 'ru', 'en', 'pl') then lower(trim(language))
+        when lower(trim(language)) in ('{{ languages() | join("', '") }}') then lower(trim(language))
         when lower(trim(language)) = 'ua' then 'uk'
     end as language,
     {{ blank_to_null('assigned_by_id') }} as assigned_by_id,

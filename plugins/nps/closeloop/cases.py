@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
+from nps import clock
 from nps.closeloop import owners
 from nps.closeloop.business_days import BusinessCalendar
 from nps.closeloop.settings import CloseLoopSettings
@@ -37,9 +38,7 @@ class RunDay:
 
     @classmethod
     def of(cls, instant: datetime, timezone: str, token: str) -> RunDay:
-        if instant.tzinfo is None:
-            raise ValueError("the run's logical date must be timezone-aware")
-        return cls(instant.astimezone(ZoneInfo(timezone)).date(), instant, token)
+        return cls(clock.local_day(instant, timezone), instant, token)
 
 
 def check_input(conn: psycopg.Connection, relation: str) -> None:

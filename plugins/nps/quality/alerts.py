@@ -12,7 +12,6 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import date
-from zoneinfo import ZoneInfo
 
 from nps import clock, connections
 from nps.config import settings
@@ -104,8 +103,7 @@ def on_failure_callback(context) -> None:
                 message += f": {type(exception).__name__}: {first}"
         details = {"exception": None if exception is None else str(exception)[:4000],
                    "try_number": getattr(ti, "try_number", None), "log_url": getattr(ti, "log_url", None)}
-        # the run's day in the project's timezone (as the gates count it): Airflow's logical dates are aware
-        logical_day = logical.astimezone(ZoneInfo(settings().timezone)).date() if logical is not None else None
+        logical_day = clock.local_day(logical) if logical is not None else None  # Airflow's dates are aware
         raise_alert(None, kind, message, dag_id=dag_id, task_id=task_id, run_id=run_id,
                     logical_date=logical_day, details=details)
     except Exception:  # a callback that raises hides the original failure

@@ -24,16 +24,15 @@ log = logging.getLogger(__name__)
 
 def as_day(logical_date) -> date:
     """The run's day in the project's timezone, from a date, datetime (aware or not), ISO string or None (clock)."""
-    tz = ZoneInfo(settings().timezone)
     if logical_date is None:
-        return clock.now().astimezone(tz).date()
+        return clock.local_day(clock.now())
     if isinstance(logical_date, str):
         try:
             logical_date = datetime.fromisoformat(logical_date)
         except ValueError as exc:
             raise ValueError(f"logical_date must be an ISO date or timestamp, got {logical_date!r}") from exc
     if isinstance(logical_date, datetime):
-        return (logical_date.astimezone(tz) if logical_date.tzinfo else logical_date).date()
+        return clock.local_day(logical_date) if logical_date.tzinfo else logical_date.date()
     if isinstance(logical_date, date):
         return logical_date
     raise TypeError(f"logical_date must be a date, datetime or ISO string, got {type(logical_date).__name__}")

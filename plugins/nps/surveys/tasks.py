@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from nps import clock
-from nps.config import settings
 from nps.surveys import approval, sender, suppressions
 
 
@@ -23,10 +21,8 @@ def run_instant(context) -> datetime:
 
 
 def sending_day(instant: datetime) -> date:
-    """The day a run sends for: its logical instant's date in the project timezone (Europe/Kyiv)."""
-    if instant.tzinfo is None:
-        raise ValueError("the logical instant must be timezone-aware")
-    return instant.astimezone(ZoneInfo(settings().timezone)).date()
+    """The day a run sends for: its logical instant's day in the project timezone (Europe/Kyiv)."""
+    return clock.local_day(instant)
 
 
 def not_today(day: date, now: datetime) -> str | None:
