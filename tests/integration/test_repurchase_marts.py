@@ -1,0 +1,329 @@
+"""Issue 24 (items 1-2): what answering customers bought before and after their answer, and the repurchase marts built
+on it, against the same numbers recomputed here in Python from a generated dataset.
+
+The dbt test dataset (tests/dbt_dataset.py: answers January to April 2026) gets months of later 1C sales on top:
+new orders, cancelled ones, one in dollars, sales without an order, and later shipments of a surveyed order (no
+repurchase), plus detractor cases closed within their SLA, late, open or missing. One `dbt build` as of 2026-08-20
+leaves every 90-day window closed and only the earliest answers' 180-day windows, so both sides of the maturity rule
+are exercised. The statistics are recomputed with Python's math (erfc for the p-value), not with the dbt macros.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import psycopg
+import pytest
+from closeloop_support import DROP_CASES
+from dbt_dataset import KYIV, Dataset, generate, latest_answers, load, survey_id
+
+from nps import transform
+
+AS_OF = datetime(2026, 8, 20, 4, 0, tzinfo=UTC)   # 07:00 in Kyiv: the build's day is 2026-08-20
+AS_OF_DAY = date(2026, 8, 20)
+WINDOWS = (90, 180)
+UAH = ("UAH", "980")
+Z = 1.96
+RAW_TABLES = ("raw.onec_customers", "raw.onec_orders", "raw.onec_order_lines", "raw.onec_sales", "raw.onec_sale_lines",
+              "raw.onec_deliveries", "raw.crm_companies", "raw.crm_contacts", "raw.survey_sends",
+              "raw.sendgrid_events", "raw.sendgrid_suppressions", "raw.survey_responses", "raw.survey_clicks")
+
+
+def _reset(conn: psycopg.Connection) -> None:
+    """The session's warehouse is shared: no raw rows, cases or dbt relations before or after this module."""
+    conn.execute(f"truncate {', '.join(RAW_TABLES)}")
+    conn.execute("delete from ops.case_state")
+    conn.execute("drop schema if exists staging cascade; drop schema if exists intermediate cascade")
+    for (table,) in conn.execute("select tablename from pg_tables where schemaname = 'marts'").fetchall():
+        conn.execute(f'drop table if exists marts."{table}" cascade')
+    conn.execute(DROP_CASES)
+
+
+def add_later_sales(ds: Dataset, rng: random.Random) -> list[dict]:
+    """1C sales after the generated quarter, up to the day before the build (nothing from the future)."""
+    latest = latest_answers(ds)
+    sales_by_ref = {s["ref_key"]: s for s in ds.sales}
+    extra = []
+
+    def ref() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    def sale(customer_ref: str, at: datetime, order_ref: str | None, **kw) -> None:
+        extra.append({"ref_key": ref(), "number": f"РН-X{len(extra)}",
+                      "sale_date": at, "order_ref": order_ref, "customer_ref": customer_ref,
+                      "amount": kw.get("amount", 100 * rng.randint(1, 60)), "currency": kw.get("currency", "980"),
+                      "posted": kw.get("posted", True), "deletion_mark": kw.get("deletion_mark", False)})
+
+    span = (datetime(2026, 8, 19, 18) - datetime(2026, 2, 1)).total_seconds()
+    for customer in ds.customers:
+        for _ in range(rng.choice([0, 0, 0, 1, 1, 2, 3, 5])):
+            at = datetime(2026, 2, 1) + timedelta(seconds=rng.randrange(int(span)))
+            fate = rng.random()
+            if fate < 0.06:
+                sale(customer["ref_key"], at, ref(), deletion_mark=True)    # cancelled: never counts
+            elif fate < 0.09:
+                sale(customer["ref_key"], at, ref(), currency="USD")        # an order, no UAH revenue
+            elif fate < 0.15:
+                sale(customer["ref_key"], at, None, currency="UAH")                     # a sale without an order
+            else:
+                sale(customer["ref_key"], at, ref())
+    # the rest of a surveyed order shipped after the answer: the same order, no repurchase
+    for sid, answer in list(latest.items())[::9]:
+        surveyed = next(s for ref, s in sales_by_ref.items() if survey_id(ref) == sid)
+        if surveyed["order_ref"]:
+            at = answer["responded_at"].astimezone(KYIV).replace(tzinfo=None) + timedelta(days=3)
+            sale(surveyed["customer_ref"], at, surveyed["order_ref"], amount=100)
+    return extra
+
+
+def add_cases(latest: dict[str, dict], rng: random.Random) -> list[dict]:
+    """Cases of detractors (ops.case_state as nps_close_loop writes it): closed in time, late, open, or none."""
+    cases = []
+    for sid, answer in latest.items():
+        if answer["score"] > 6:
+            continue
+        fate = rng.random()
+        if fate < 0.2:
+            continue                                             # answered before the close loop: no case
+        opened = answer["responded_at"]
+        due = opened.astimezone(KYIV).date() + timedelta(days=2)
+        closed_at, status = None, "open"
+        if fate < 0.6:
+            closed_at, status = opened + timedelta(days=1), "closed"
+        elif fate < 0.8:
+            closed_at, status = opened + timedelta(days=6), "closed"
+        cases.append({"survey_id": sid, "kind": "detractor", "owner_source": "none", "opened_at": opened,
+                      "sla_due_date": due, "first_seen_on": opened.date(), "status": status, "closed_at": closed_at})
+    return cases
+
+
+def _insert(conn: psycopg.Connection, table: str, rows: list[dict]) -> None:
+    columns = list(rows[0])
+    with conn.cursor() as cur:
+        cur.executemany(f"insert into {table} ({', '.join(columns)}) values ({', '.join(['%s'] * len(columns))})",
+                        [tuple(r[c] for c in columns) for r in rows])
+
+
+@pytest.fixture(scope="module")
+def built(warehouse_url: str, tmp_path_factory):
+    rng = random.Random(24)
+    ds = generate(seed=7)
+    extra = add_later_sales(ds, rng)
+    cases = add_cases(latest_answers(ds), rng)
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        _reset(conn)
+        load(conn, ds)
+        _insert(conn, "raw.onec_sales", [{**s, "payload": "{}"} for s in extra])
+        _insert(conn, "ops.case_state", cases)
+    outcome = transform.build(AS_OF, target_path=tmp_path_factory.mktemp("dbt_repurchase"))
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        marts = {name: _rows(conn, f"select * from {schema}.{name}") for schema, name in (
+            ("intermediate", "int_answer_outcomes"), ("marts", "repurchase_by_category"),
+            ("marts", "repurchase_difference"), ("marts", "closed_loop_effect"), ("marts", "nps_drivers"))}
+    yield {"ds": ds, "extra": extra, "cases": cases, "outcome": outcome, **marts}
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        _reset(conn)
+
+
+def _rows(conn: psycopg.Connection, sql: str) -> list[dict]:
+    cur = conn.execute(sql)
+    names = [d.name for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+# ---- ground truth, without SQL ---------------------------------------------------------------------------------------
+def expected_outcomes(ds: Dataset, extra: list[dict]) -> dict[tuple, dict]:
+    """(survey_id, window_days) -> what int_answer_outcomes must say: an order (a sale without one is its own) counts
+    in the window of its first non-cancelled shipment, worth the UAH amounts of all of them."""
+    orders: dict[tuple, dict] = {}
+    for s in ds.sales + extra:
+        if s["posted"] and not s["deletion_mark"]:
+            order = orders.setdefault((s["customer_ref"], s["order_ref"] or s["ref_key"]),
+                                      {"at": s["sale_date"], "revenue": Decimal(0)})
+            order["at"] = min(order["at"], s["sale_date"])
+            order["revenue"] += Decimal(s["amount"]) if s["currency"] in UAH else 0
+    by_customer: dict[str, list[dict]] = defaultdict(list)
+    for (customer, _), order in orders.items():
+        by_customer[customer].append(order)
+    surveyed = {survey_id(s["ref_key"]): s for s in ds.sales}
+    out = {}
+    for sid, answer in latest_answers(ds).items():
+        at = answer["responded_at"].astimezone(KYIV).replace(tzinfo=None)   # 1C's clock: Kyiv wall time
+        answered_on = at.date()
+        own = by_customer[surveyed[sid]["customer_ref"]]
+        later = sorted(o["at"] for o in own if o["at"] >= at)
+        for days in WINDOWS:
+            before = [o for o in own if at - timedelta(days=days) <= o["at"] < at]
+            after = [o for o in own if at <= o["at"] < at + timedelta(days=days)]
+            closed = answered_on + timedelta(days=days) < AS_OF_DAY
+            out[(sid, days)] = {
+                "is_window_closed": closed,
+                "orders_before": len(before),
+                "revenue_before": sum(o["revenue"] for o in before),
+                "orders_after": len(after) if closed else None,
+                "revenue_after": sum(o["revenue"] for o in after) if closed else None,
+                "has_repurchased": True if after else (False if closed else None),
+                "first_purchase_after_on": later[0].date() if later else None,
+                "month": answered_on.replace(day=1), "nps_category": category(answer["score"]),
+            }
+    return out
+
+
+def category(score: int) -> str:
+    return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
+
+
+def wilson(x: int, n: int) -> tuple[float, float] | tuple[None, None]:
+    if n == 0:
+        return None, None
+    p = x / n
+    center, half = p + Z * Z / (2 * n), Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n))
+    return (center - half) / (1 + Z * Z / n), (center + half) / (1 + Z * Z / n)
+
+
+def newcombe(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
+    p1, p2 = x1 / n1, x2 / n2
+    (l1, u1), (l2, u2) = wilson(x1, n1), wilson(x2, n2)
+    return p1 - p2 - math.hypot(p1 - l1, u2 - p2), p1 - p2 + math.hypot(u1 - p1, p2 - l2)
+
+
+def close(actual, expected: float | None, tolerance: float) -> bool:
+    if expected is None or actual is None:
+        return actual is None and expected is None
+    return abs(float(actual) - expected) <= tolerance
+
+
+# ---- the tests -------------------------------------------------------------------------------------------------------
+def test_build_is_green_and_exercises_both_sides_of_maturity(built):
+    assert built["outcome"].success and not built["outcome"].failures
+    rows = built["int_answer_outcomes"]
+    closed = Counter((r["window_days"], r["is_window_closed"]) for r in rows)
+    assert closed[(90, True)] > 100 and closed[(90, False)] == 0
+    assert closed[(180, True)] > 10 and closed[(180, False)] > 10
+    assert {r["has_repurchased"] for r in rows} == {True, False, None}
+
+
+def test_answer_outcomes_equal_the_recomputation(built):
+    expected = expected_outcomes(built["ds"], built["extra"])
+    actual = {(r["survey_id"], r["window_days"]): r for r in built["int_answer_outcomes"]}
+    assert set(actual) == set(expected)
+    for key, want in expected.items():
+        got = {name: actual[key][name] for name in want if name not in ("month", "nps_category")}
+        assert got == {k: v for k, v in want.items() if k not in ("month", "nps_category")}, key
+    # an open window never reads as "did not buy"
+    assert not [r for r in actual.values() if not r["is_window_closed"] and r["has_repurchased"] is False]
+
+
+def test_repurchase_by_category_counts_and_wilson_intervals(built):
+    expected = expected_outcomes(built["ds"], built["extra"])
+    counts: dict[tuple, Counter] = defaultdict(Counter)
+    for (_, days), o in expected.items():
+        c = counts[(o["month"], o["nps_category"], days)]
+        c["matured"] += o["is_window_closed"]
+        c["repurchased"] += o["is_window_closed"] and bool(o["has_repurchased"])
+    rows = {(r["month"], r["nps_category"], r["window_days"]): r for r in built["repurchase_by_category"]
+            if r["dimension"] == "all"}
+    assert set(rows) == set(counts)
+    for key, c in counts.items():
+        row, (lower, upper) = rows[key], wilson(c["repurchased"], c["matured"])
+        assert (row["matured"], row["repurchased"], row["churned"]) == (
+            c["matured"], c["repurchased"], c["matured"] - c["repurchased"]), key
+        assert close(row["repurchase_rate_lower"], lower, 5e-5) and close(row["repurchase_rate_upper"], upper, 5e-5)
+        churn_lower, churn_upper = wilson(c["matured"] - c["repurchased"], c["matured"])
+        assert close(row["churn_rate_lower"], churn_lower, 5e-5) and close(row["churn_rate_upper"], churn_upper, 5e-5)
+    # the region and segment rows split the same answers
+    for dimension in ("region", "segment"):
+        split: Counter = Counter()
+        for r in built["repurchase_by_category"]:
+            if r["dimension"] == dimension:
+                split[(r["month"], r["nps_category"], r["window_days"])] += r["matured"]
+        assert all(split[key] == row["matured"] for key, row in rows.items()), dimension
+
+
+def test_repurchase_difference_over_all_months(built):
+    expected = expected_outcomes(built["ds"], built["extra"])
+    for days in WINDOWS:
+        matured = [o for (_, d), o in expected.items() if d == days and o["is_window_closed"]]
+        groups = {c: [o for o in matured if o["nps_category"] == c] for c in ("promoter", "detractor")}
+        x1, n1 = sum(bool(o["has_repurchased"]) for o in groups["promoter"]), len(groups["promoter"])
+        x2, n2 = sum(bool(o["has_repurchased"]) for o in groups["detractor"]), len(groups["detractor"])
+        row = next(r for r in built["repurchase_difference"] if r["period"] == "all" and r["window_days"] == days)
+        assert (row["promoters_matured"], row["promoters_repurchased"], row["detractors_matured"],
+                row["detractors_repurchased"]) == (n1, x1, n2, x2)
+        lower, upper = newcombe(x1, n1, x2, n2)
+        assert close(row["difference_lower"], lower, 5e-5) and close(row["difference_upper"], upper, 5e-5)
+        assert row["is_significant"] == (lower > 0 or upper < 0)
+    months = {r["period"] for r in built["repurchase_difference"]}
+    assert "all" in months and len(months) > 2
+
+
+def test_closed_loop_effect_groups_and_two_proportion_test(built):
+    expected = expected_outcomes(built["ds"], built["extra"])
+    in_sla = {c["survey_id"] for c in built["cases"]
+              if c["status"] == "closed" and c["closed_at"].astimezone(KYIV).date() <= c["sla_due_date"]}
+    rows = {r["window_days"]: r for r in built["closed_loop_effect"]}
+    for days in WINDOWS:
+        detractors = [(sid, o) for (sid, d), o in expected.items()
+                      if d == days and o["nps_category"] == "detractor" and o["is_window_closed"]]
+        x1 = sum(bool(o["has_repurchased"]) for sid, o in detractors if sid in in_sla)
+        n1 = sum(sid in in_sla for sid, _ in detractors)
+        x2 = sum(bool(o["has_repurchased"]) for sid, o in detractors if sid not in in_sla)
+        n2 = len(detractors) - n1
+        row = rows[days]
+        assert (row["in_sla_matured"], row["in_sla_repurchased"], row["other_matured"], row["other_repurchased"]) == (
+            n1, x1, n2, x2)
+        assert days != 90 or (n1 > 10 and n2 > 10), "both groups should have matured detractors"
+        pooled = (x1 + x2) / (n1 + n2)
+        if pooled in (0, 1):   # everyone (or no one) bought again: nothing to test
+            assert row["z"] is None and row["p_value"] is None and not row["is_significant"]
+        else:
+            z = (x1 / n1 - x2 / n2) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+            p_value = math.erfc(abs(z) / math.sqrt(2))
+            assert close(row["z"], z, 5e-5) and close(row["p_value"], p_value, 1e-6)
+            assert row["is_significant"] == (p_value < 0.05)
+        lower, upper = newcombe(x1, n1, x2, n2)
+        assert close(row["difference_lower"], lower, 5e-5) and close(row["difference_upper"], upper, 5e-5)
+
+
+def test_nps_drivers_with_and_without_each_fact(built):
+    ds = built["ds"]
+    truth = {survey_id(ref): t for ref, t in ds.purchase_truth.items()}
+    latest = latest_answers(ds)
+    facts = {sid: {"on_time": str(truth[sid]["on_time"]).lower(), "in_full": str(truth[sid]["in_full"]).lower(),
+                   "otif": str(truth[sid]["on_time"] and truth[sid]["in_full"]).lower(),
+                   "delivery_bucket": truth[sid]["bucket"],
+                   "segment": ds.customer_truth[truth[sid]["customer_ref"]]["segment"]} for sid in latest}
+    rows = {(r["fact"], r["fact_value"]): r for r in built["nps_drivers"]}
+    assert {fact for fact, _ in rows} == {"on_time", "in_full", "otif", "delivery_bucket", "order_size_band", "segment"}
+    for (fact, value), row in rows.items():
+        if fact == "order_size_band":
+            continue
+        side = Counter(category(latest[sid]["score"]) for sid in latest if facts[sid][fact] == value)
+        rest = Counter(category(latest[sid]["score"]) for sid in latest if facts[sid][fact] != value)
+        n1, n2 = sum(side.values()), sum(rest.values())
+        assert (row["responses_with"], row["responses_without"]) == (n1, n2), (fact, value)
+        if n2 == 0:
+            assert row["nps_difference"] is None and not row["is_significant"]
+            continue
+        nps1 = round(100 * (side["promoter"] - side["detractor"]) / n1, 2)
+        nps2 = round(100 * (rest["promoter"] - rest["detractor"]) / n2, 2)
+
+        def variance(c: Counter, n: int) -> float:
+            p, d = (c["promoter"] + 0.75) / (n + 3), (c["detractor"] + 0.75) / (n + 3)
+            return (p + d - (p - d) ** 2) / (n + 3)
+
+        # adjusted Wald: centred on the NPS with 3 pseudo-answers a side, not on the raw difference
+        centre = 100 * ((side["promoter"] - side["detractor"]) / (n1 + 3)
+                        - (rest["promoter"] - rest["detractor"]) / (n2 + 3))
+        margin = Z * 100 * math.sqrt(variance(side, n1) + variance(rest, n2))
+        assert close(row["nps_difference"], nps1 - nps2, 0.011), (fact, value)
+        assert close(row["difference_lower"], centre - margin, 0.006), (fact, value)
+        assert close(row["difference_upper"], centre + margin, 0.006), (fact, value)
+        assert row["is_significant"] == (centre - margin > 0 or centre + margin < 0), (fact, value)
+    bands = Counter({value: row["responses_with"] for (fact, value), row in rows.items() if fact == "order_size_band"})
+    assert set(bands) <= {"small", "medium", "large"} and sum(bands.values()) == len(latest)
