@@ -17,7 +17,7 @@ log = logging.getLogger("nps")
 # `nps <name> [args...]` calls `<module>.main(args)`; each module keeps its own argument parsing.
 PRODUCT = {
     "collector": ("nps.collector.cli:main", "run the survey collector"),
-    "quality": ("nps.quality.cli:main", "data-quality gates by hand: raw | marts | drift | summary"),
+    "quality": ("nps.quality.cli:main", "data-quality gates by hand: raw | drift | summary"),
 }
 
 

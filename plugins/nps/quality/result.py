@@ -37,7 +37,7 @@ def describe(row: dict) -> str:
 @dataclass
 class QualityResult:
     run_id: str
-    stage: str                      # raw | marts
+    stage: str                      # raw | loads
     rows: list[dict] = field(default_factory=list)
     data_docs: str | None = None    # path of the Data Docs index.html
     gx_seconds: float = 0.0
