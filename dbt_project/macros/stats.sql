@@ -10,6 +10,13 @@
     (p + z^2 / 2n -+ z * sqrt(p (1 - p) / n + z^2 / 4n^2)) / (1 + z^2 / n)
   Unlike p -+ 1.96 * se it stays inside 0..1 and is not of zero width at 0 / n or n / n.
 -#}
+{#- The three columns of a rate: `<name>`, `<name>_lower`, `<name>_upper` (Wilson 95 %), rounded to 4 places. -#}
+{% macro rate_with_wilson(successes, trials, name) -%}
+    round(1.0 * ({{ successes }}) / nullif({{ trials }}, 0), 4)::numeric(6, 4) as {{ name }},
+    round({{ wilson_bound(successes, trials, 'lower') }}, 4)::numeric(6, 4) as {{ name }}_lower,
+    round({{ wilson_bound(successes, trials, 'upper') }}, 4)::numeric(6, 4) as {{ name }}_upper
+{%- endmacro %}
+
 {% macro wilson_bound(successes, trials, side) -%}
     {%- set n = '(' ~ trials ~ ')' -%}
     {%- set p = '(1.0 * (' ~ successes ~ ') / ' ~ n ~ ')' -%}

@@ -50,18 +50,10 @@ final as (
         window_days,
         in_sla_matured,
         in_sla_repurchased,
-        round(1.0 * in_sla_repurchased / nullif(in_sla_matured, 0), 4)::numeric(6, 4) as in_sla_repurchase_rate,
-        round({{ wilson_bound('in_sla_repurchased', 'in_sla_matured', 'lower') }}, 4)::numeric(6, 4)
-            as in_sla_repurchase_rate_lower,
-        round({{ wilson_bound('in_sla_repurchased', 'in_sla_matured', 'upper') }}, 4)::numeric(6, 4)
-            as in_sla_repurchase_rate_upper,
+        {{ rate_with_wilson('in_sla_repurchased', 'in_sla_matured', 'in_sla_repurchase_rate') }},
         other_matured,
         other_repurchased,
-        round(1.0 * other_repurchased / nullif(other_matured, 0), 4)::numeric(6, 4) as other_repurchase_rate,
-        round({{ wilson_bound('other_repurchased', 'other_matured', 'lower') }}, 4)::numeric(6, 4)
-            as other_repurchase_rate_lower,
-        round({{ wilson_bound('other_repurchased', 'other_matured', 'upper') }}, 4)::numeric(6, 4)
-            as other_repurchase_rate_upper,
+        {{ rate_with_wilson('other_repurchased', 'other_matured', 'other_repurchase_rate') }},
         round(
             1.0 * in_sla_repurchased / nullif(in_sla_matured, 0) - 1.0 * other_repurchased / nullif(other_matured, 0),
             4

@@ -43,13 +43,9 @@ final as (
         customers,
         matured,
         repurchased,
-        round(1.0 * repurchased / nullif(matured, 0), 4)::numeric(6, 4) as repurchase_rate,
-        round({{ wilson_bound('repurchased', 'matured', 'lower') }}, 4)::numeric(6, 4) as repurchase_rate_lower,
-        round({{ wilson_bound('repurchased', 'matured', 'upper') }}, 4)::numeric(6, 4) as repurchase_rate_upper,
+        {{ rate_with_wilson('repurchased', 'matured', 'repurchase_rate') }},
         matured - repurchased as churned,
-        round(1.0 * (matured - repurchased) / nullif(matured, 0), 4)::numeric(6, 4) as churn_rate,
-        round({{ wilson_bound('matured - repurchased', 'matured', 'lower') }}, 4)::numeric(6, 4) as churn_rate_lower,
-        round({{ wilson_bound('matured - repurchased', 'matured', 'upper') }}, 4)::numeric(6, 4) as churn_rate_upper,
+        {{ rate_with_wilson('matured - repurchased', 'matured', 'churn_rate') }},
         round(revenue_before / nullif(matured, 0), 2)::numeric(18, 2) as revenue_before_per_customer,
         round(revenue_after / nullif(matured, 0), 2)::numeric(18, 2) as revenue_after_per_customer
     from counts
