@@ -1,9 +1,57 @@
 {#-
-  Intervals and tests for proportions and NPS differences: the repurchase marts and nps_drivers use only these, so
-  the statistics live in one place. 95 % two-sided, z = 1.96 as in nps_moe_95 (macros/nps_metrics.sql). Each macro
-  returns an unrounded numeric expression (null when a group is empty); the models round what they publish.
-  Pinned by the unit tests in models/marts/_marts.yml (hand-computed values in their descriptions).
+  The product's statistics, in one file: NPS from counts and its margin, the response rate, the NPS category, and
+  the intervals and tests of proportions and NPS differences (the nps_by_* marts, the repurchase marts, nps_drivers).
+  NPS is always computed from summed counts, never by averaging NPS values of sub-groups. 95 % two-sided, z = 1.96.
+  Each interval / test macro returns an unrounded numeric expression (null when a group is empty); the models round
+  what they publish. Pinned by the unit tests in models/marts/_marts.yml (hand-computed values in their descriptions).
 -#}
+
+{#- NPS in points (-100..100) = 100 * (promoters - detractors) / responses; null when there are no responses. -#}
+{% macro nps(promoters, detractors, responses) -%}
+    case
+        when coalesce({{ responses }}, 0) = 0 then null
+        else round(100.0 * ({{ promoters }} - {{ detractors }}) / {{ responses }}, 2)
+    end::numeric(6, 2)
+{%- endmacro %}
+
+{#-
+  Adjusted-Wald 95 % margin of error of NPS, in points (Sauro & Lewis, "Quantifying the User Experience"):
+    n' = n + 3
+    p' = (promoters + 0.75) / n'        d' = (detractors + 0.75) / n'
+    var = (p' + d' - (p' - d')^2) / n'      (nps_variance below)
+    moe = 1.96 * 100 * sqrt(var)
+  Adding 3 pseudo-responses (0.75 promoter, 0.75 detractor, 1.5 passive) keeps the interval sensible at the
+  extremes: with 0 responses it is the widest possible (~ 81 points), with all promoters it is not 0.
+-#}
+{% macro nps_moe_95(promoters, detractors, responses) -%}
+    round((1.96 * 100 * sqrt({{ nps_variance(promoters, detractors, responses) }}))::numeric, 2)::numeric(6, 2)
+{%- endmacro %}
+
+{#- Too few answers to read the NPS of a group (var low_n_threshold, default 30). -#}
+{% macro is_low_n(responses) -%}
+    (coalesce({{ responses }}, 0) < {{ var('low_n_threshold') }})
+{%- endmacro %}
+
+{#-
+  Response rate of a send cohort: of the surveys delivered in the period (send day), the share answered so far,
+  whenever the answer came; null when nothing was delivered. A rate by construction (answered <= delivered), so it
+  needs no cap; a young cohort's rate still rises as its answers arrive.
+-#}
+{% macro response_rate(answered, delivered) -%}
+    case
+        when coalesce({{ delivered }}, 0) = 0 then null
+        else round(1.0 * {{ answered }} / {{ delivered }}, 4)
+    end::numeric(6, 4)
+{%- endmacro %}
+
+{#- 0-6 detractor, 7-8 passive, 9-10 promoter. -#}
+{% macro nps_category(score) -%}
+    case
+        when {{ score }} >= 9 then 'promoter'
+        when {{ score }} >= 7 then 'passive'
+        else 'detractor'
+    end
+{%- endmacro %}
 
 {#-
   Wilson score interval of successes / trials (Wilson 1927), side 'lower' or 'upper':
@@ -129,4 +177,40 @@
             + {{ nps_variance(promoters_2, detractors_2, responses_2) }}
         )
     end
+{%- endmacro %}
+
+{#-
+  Two-sided p-value of the difference of two groups' NPS (adjusted Wald, the same centre and variance as
+  nps_difference_bound):  z = (NPS'_1 - NPS'_2) / (100 * sqrt(var_1 + var_2)).  Null when either group has no answer.
+  p < 0.05 exactly when nps_difference_bound's interval excludes 0.
+-#}
+{% macro nps_difference_p_value(promoters_1, detractors_1, responses_1, promoters_2, detractors_2, responses_2) -%}
+    case
+        when coalesce({{ responses_1 }}, 0) = 0 or coalesce({{ responses_2 }}, 0) = 0 then null
+        else {{ two_sided_p_value(
+            '(1.0 * (' ~ promoters_1 ~ ' - ' ~ detractors_1 ~ ') / (' ~ responses_1 ~ ' + 3.0) - 1.0 * ('
+            ~ promoters_2 ~ ' - ' ~ detractors_2 ~ ') / (' ~ responses_2 ~ ' + 3.0)) / sqrt('
+            ~ nps_variance(promoters_1, detractors_1, responses_1) ~ ' + '
+            ~ nps_variance(promoters_2, detractors_2, responses_2) ~ ')'
+        ) }}
+    end
+{%- endmacro %}
+
+{#-
+  Benjamini-Hochberg step-up procedure over the rows of one model (one build): with the m rows that have a p-value
+  ranked 1..m by p, a row is a discovery when its adjusted p-value  min over ranks j >= i of (p_(j) * m / j)  is at
+  most the false discovery rate (var significance_fdr, NPS_SIGNIFICANCE_FDR, 0.10). So 25 oblasts x 12 months raise
+  about one false alarm in ten discoveries, not one in twenty tests. Two steps, because windows do not nest:
+  bh_rank() in one CTE (rank and m), bh_is_discovery() in the next. Rows without a p-value are never discoveries.
+-#}
+{% macro bh_rank(p_value, tie_breaker) -%}
+    row_number() over (order by {{ p_value }} nulls last, {{ tie_breaker }}) as bh_rank,
+    count({{ p_value }}) over () as bh_tests
+{%- endmacro %}
+
+{% macro bh_is_discovery(p_value) -%}
+    coalesce(
+        min({{ p_value }} * bh_tests / bh_rank) over (order by bh_rank desc) <= {{ var('significance_fdr') }},
+        false
+    )
 {%- endmacro %}

@@ -72,6 +72,7 @@ class Settings:
     expectations_dir: Path             # the GX suites (JSON); images copy expectations/ next to plugins/
     repurchase_short_days: int         # repurchase windows after (and before) an answer: marts repurchase_*
     repurchase_long_days: int
+    significance_fdr: float            # Benjamini-Hochberg false discovery rate of the nps_by_* change flags
 
 
 def settings() -> Settings:
@@ -98,6 +99,7 @@ def settings() -> Settings:
         expectations_dir=Path(os.environ.get("NPS_EXPECTATIONS_DIR") or REPO_ROOT / "expectations"),
         repurchase_short_days=env_int("NPS_REPURCHASE_SHORT_DAYS", 90),
         repurchase_long_days=env_int("NPS_REPURCHASE_LONG_DAYS", 180),
+        significance_fdr=env_float("NPS_SIGNIFICANCE_FDR", 0.10),
     )
 
 
@@ -105,7 +107,8 @@ def settings() -> Settings:
 DBT_SETTINGS = {"NPS_TIMEZONE": "timezone", "NPS_SURVEY_DELAY_DAYS": "survey_delay_days",
                 "NPS_THROTTLE_DAYS": "throttle_days", "NPS_REMINDER_AFTER_DAYS": "reminder_after_days",
                 "NPS_CATCH_UP_DAYS": "catch_up_days", "NPS_CLOSELOOP_INCLUDE_PASSIVES": "closeloop_include_passives",
-                "NPS_REPURCHASE_SHORT_DAYS": "repurchase_short_days", "NPS_REPURCHASE_LONG_DAYS": "repurchase_long_days"}
+                "NPS_REPURCHASE_SHORT_DAYS": "repurchase_short_days", "NPS_REPURCHASE_LONG_DAYS": "repurchase_long_days",
+                "NPS_SIGNIFICANCE_FDR": "significance_fdr"}
 
 
 def dbt_env() -> dict[str, str]:

@@ -8,6 +8,7 @@ One DAG run and one extra build per module: dbt costs seconds per invocation.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -74,13 +75,14 @@ def _round(value: Decimal, places: str) -> Decimal:
     return value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
 
 
-def expected_metrics(p: int, d: int, n: int, delivered: int) -> dict:
-    """Contract §5 metrics, independently of the dbt macros (adjusted-Wald: Sauro & Lewis)."""
+def expected_metrics(p: int, d: int, n: int, delivered: int, answered: int) -> dict:
+    """Contract §5 metrics, independently of the dbt macros (adjusted-Wald: Sauro & Lewis); the response rate is the
+    send cohort's: of the surveys delivered in the period, the share answered (issue 24)."""
     nps = None if n == 0 else _round(Decimal(100) * (p - d) / n, "0.01")
     n2 = Decimal(n + 3)
     pp, dd = (p + Decimal("0.75")) / n2, (d + Decimal("0.75")) / n2
     moe = _round(Decimal("196") * ((pp + dd - (pp - dd) ** 2) / n2).sqrt(), "0.01")
-    rate = None if delivered == 0 else min(_round(Decimal(n) / delivered, "0.0001"), Decimal(1))
+    rate = None if delivered == 0 else _round(Decimal(answered) / delivered, "0.0001")
     return {"nps": nps, "nps_moe_95": moe, "is_low_n": n < 30, "response_rate": rate}
 
 
@@ -117,12 +119,43 @@ def recompute(ds: Dataset, dimension: str, period: str = "month") -> dict[tuple,
             key = (bucket(send["logical_date"]), dim(send["survey_id"]))
             counts[key]["surveys_sent"] += 1
             counts[key]["surveys_delivered"] += send["survey_id"] in delivered
+            counts[key]["surveys_answered"] += send["survey_id"] in delivered and send["survey_id"] in latest
     out = {}
     for key, c in counts.items():
-        row = {name: c[name] for name in ("surveys_sent", "surveys_delivered", "responses", "promoters", "passives",
-                                          "detractors")}
-        row.update(expected_metrics(c["promoters"], c["detractors"], c["responses"], c["surveys_delivered"]))
+        row = {name: c[name] for name in ("surveys_sent", "surveys_delivered", "surveys_answered", "responses",
+                                          "promoters", "passives", "detractors")}
+        row.update(expected_metrics(c["promoters"], c["detractors"], c["responses"], c["surveys_delivered"],
+                                    c["surveys_answered"]))
         out[key] = row
+    return out
+
+
+def expected_changes(rows: dict[tuple, dict], fdr: float = 0.10) -> dict[tuple, dict]:
+    """The change against the same group's previous month (adjusted Wald, p-value from math.erfc) and the
+    Benjamini-Hochberg flag over all rows, recomputed from the counts without the dbt macros."""
+    def adjusted(r: dict) -> tuple[float, float]:
+        n2 = r["responses"] + 3
+        pp, dd = (r["promoters"] + 0.75) / n2, (r["detractors"] + 0.75) / n2
+        return (r["promoters"] - r["detractors"]) / n2, (pp + dd - (pp - dd) ** 2) / n2
+
+    out, p_values = {}, {}
+    for (month, group), row in rows.items():
+        previous = rows.get(((month - timedelta(days=1)).replace(day=1), group))
+        change = {"nps_prev": previous and previous["nps"], "nps_change": None, "p_value_vs_prev": None}
+        if previous and row["responses"] and previous["responses"]:
+            (c1, v1), (c2, v2) = adjusted(row), adjusted(previous)
+            change["nps_change"] = row["nps"] - previous["nps"]
+            p_values[(month, group)] = math.erfc(abs(c1 - c2) / math.sqrt(v1 + v2) / math.sqrt(2))
+        out[(month, group)] = change
+    ranked = sorted(p_values, key=lambda k: (p_values[k], k))
+    m, running = len(ranked), 1.0
+    for rank in range(m, 0, -1):                     # step-up: adjusted p = min over ranks >= i of p * m / rank
+        key = ranked[rank - 1]
+        running = min(running, p_values[key] * m / rank)
+        out[key]["is_significant_vs_prev"] = running <= fdr
+        out[key]["p_value_vs_prev"] = p_values[key]
+    for change in out.values():
+        change.setdefault("is_significant_vs_prev", False)
     return out
 
 
@@ -138,6 +171,17 @@ def assert_marts_match(conn: psycopg.Connection, ds: Dataset) -> None:
         actual = {k: {c: v[c] for c in expected[next(iter(expected))]} for k, v in
                   mart(conn, name, "month", dimension).items()}
         assert actual == expected, f"{name} differs from the Python recomputation"
+        published = mart(conn, name, "month", dimension)
+        changes = expected_changes({k: {**v, "nps": published[k]["nps"]} for k, v in expected.items()})
+        for key, change in changes.items():
+            row = published[key]
+            assert (row["nps_prev"], row["nps_change"], row["is_significant_vs_prev"]) == (
+                change["nps_prev"], change["nps_change"], change["is_significant_vs_prev"]), (name, key)
+            if change["p_value_vs_prev"] is None:
+                assert row["p_value_vs_prev"] is None, (name, key)
+            else:   # Zelen-Severo's normal CDF in SQL is within 7.5e-8 of erfc; published to 6 places
+                assert abs(float(row["p_value_vs_prev"]) - change["p_value_vs_prev"]) < 2e-6, (name, key)
+        assert sum(c["p_value_vs_prev"] is not None for c in changes.values()) > 5, "too few months to compare"
     expected_daily = recompute(ds, "", period="day")
     actual_daily = {k: {c: v[c] for c in expected_daily[next(iter(expected_daily))]} for k, v in
                     mart(conn, "nps_daily", "day", None).items()}

@@ -1,5 +1,6 @@
 -- Answers and sends counted per local day x region x segment x delivery bucket: what every nps_by_* mart sums.
--- Answers count on the day they were given (responded_on), sends on the day they were sent (send_day).
+-- Answers count on the day they were given (responded_on), sends on the day they were sent (send_day); a send's
+-- cohort (surveys_answered: its delivered surveys answered so far) on the send day too: the response rate's base.
 
 with surveys as (
     select * from {{ ref('int_surveys') }}
@@ -13,6 +14,7 @@ answers as (
         delivery_bucket,
         0 as surveys_sent,
         0 as surveys_delivered,
+        0 as surveys_answered,
         count(*) as responses,
         count(*) filter (where nps_category = 'promoter') as promoters,
         count(*) filter (where nps_category = 'passive') as passives,
@@ -30,6 +32,7 @@ sent as (
         delivery_bucket,
         count(*) as surveys_sent,
         count(*) filter (where is_delivered) as surveys_delivered,
+        count(*) filter (where is_delivered and is_responded) as surveys_answered,
         0 as responses,
         0 as promoters,
         0 as passives,
