@@ -19,7 +19,8 @@ create table ops.detractor_cases (
     survey_id text primary key, purchase_id text, customer_ref text, region text, segment text,
     customer_name text, company_name text, phone text, email text, language text, crm_assigned_by_id text,
     score smallint, reasons text[], comment text, responded_at timestamptz, order_number text,
-    delivered_at timestamp, promised_date date, delay_days integer, is_in_full boolean, nps_category text
+    delivered_at timestamp, promised_date date, delay_days integer, is_in_full boolean, nps_category text,
+    history_days integer, orders_before integer, revenue_before numeric(18, 2)
 );
 create schema if not exists staging;
 drop table if exists staging.region_managers;
@@ -36,14 +37,14 @@ def add_case(db, survey_id: str, *, region="Київська", assigned_by=None,
              responded_at="2026-03-01T10:00:00+02:00", comment="Привезли на 3 дні пізніше", reasons=("delivery_speed",),
              customer="Іван Петренко", company="ТОВ Ромашка", phone="+380501112233", email="ivan@example.com",
              delivered_at="2026-02-27 12:00", promised_date="2026-02-24", delay_days=3, is_in_full=False,
-             order_number="ЗК-000123") -> None:
+             order_number="ЗК-000123", orders_before=4, revenue_before=52300) -> None:
     category = category or ("detractor" if score <= 6 else "passive" if score <= 8 else "promoter")
     db.execute("""
         insert into ops.detractor_cases values (%s, %s, %s, %s, 'retail', %s, %s, %s, %s, 'uk', %s, %s, %s, %s, %s,
-                                                %s, %s, %s, %s, %s, %s)
+                                                %s, %s, %s, %s, %s, %s, 180, %s, %s)
     """, (survey_id, f"p-{survey_id}", f"c-{survey_id}", region, customer, company, phone, email, assigned_by, score,
           list(reasons), comment, responded_at, order_number, delivered_at, promised_date, delay_days, is_in_full,
-          category))
+          category, orders_before, revenue_before))
 
 
 def add_crm_user(db, user_id: str, email: str, name: str, language: str = "uk", active: bool = True) -> None:

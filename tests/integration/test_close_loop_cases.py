@@ -73,3 +73,21 @@ def test_passives_with_a_comment_make_cases_only_when_enabled(answers, db, monke
     assert _cases(db) == {**dict.fromkeys(detractors, ("detractor", "open")),
                           **dict.fromkeys(commented, ("passive", "info"))}
     _build("detractor_cases", answers["target"])     # its data tests accept the passives' live 'info' status
+
+
+def test_a_case_carries_what_the_customer_bought_before_the_answer(answers, db):
+    """The digest's purchase line reads the case relation: the long window's "before" side of int_answer_outcomes,
+    filled for every case, including an answer the hourly (answers) cadence has just built."""
+    from nps.closeloop.digest import case_details
+
+    _build("+detractor_cases", answers["target"])
+    rows = db.execute("""
+        select c.survey_id, c.history_days, c.orders_before, c.revenue_before, o.orders_before, o.revenue_before
+          from ops.detractor_cases c
+          left join intermediate.int_answer_outcomes o on o.survey_id = c.survey_id and o.window_days = 180
+    """).fetchall()
+    assert rows and all(r[1] == 180 and r[2] == r[4] and r[3] == r[5] for r in rows)
+    # the surveyed order is among them (shipped before the answer); some customers bought more
+    assert all(r[2] >= 1 for r in rows) and any(r[2] > 1 for r in rows)
+    details = case_details(db, "ops.detractor_cases", [r[0] for r in rows])
+    assert {(d["history_days"], d["orders_before"]) for d in details.values()} == {(180, r[2]) for r in rows}

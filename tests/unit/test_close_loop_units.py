@@ -154,6 +154,24 @@ def test_case_without_order_shows_its_1c_sale(lang, order, delivery):
     assert "sale-s-counter" in html and i18n.strings(lang)["in_full"] not in text
 
 
+@pytest.mark.parametrize(("lang", "line"), [
+    ("uk", "Купівлі за 180 днів до відповіді: 4 замовлення, 52\u00a0300 грн"),
+    ("ru", "Покупки за 180 дней до ответа: 5 заказов, 1\u00a0250\u00a0000 грн"),
+    ("en", "Bought in the 180 days before the answer: 1 order, UAH 990"),
+    ("pl", "Zakupy w ciągu 180 dni przed odpowiedzią: 2 zamówienia, 12\u00a0000 UAH"),
+], ids=["uk", "ru", "en", "pl"])
+def test_digest_says_what_the_customer_bought_before_the_answer(lang, line):
+    orders, revenue = {"uk": (4, 52300), "ru": (5, 1250000), "en": (1, 990.4), "pl": (2, 12000)}[lang]
+    bought = _case("s-buyer", history_days=180, orders_before=orders, revenue_before=revenue)
+    none = _case("s-new", history_days=180, orders_before=0, revenue_before=0)
+    unknown = _case("s-unknown")           # no history row (a relation without it): the line is left out
+    _, text, html = _render(lang, new=[bought, none, unknown])
+    t = i18n.strings(lang)
+    assert f"   {line}\n" in text and line.split(": ", 1)[1] in html
+    assert f"{t['bought'].format(days=i18n.count(lang, 'day', 180))}: {t['bought_none']}" in text
+    assert text.count(t["bought"].split("{")[0]) == 2
+
+
 @pytest.mark.parametrize("lang", ["uk", "en"])
 def test_subject_counts_the_cases_the_body_lists(lang):
     import re

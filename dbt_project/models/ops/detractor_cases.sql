@@ -31,6 +31,12 @@ case_state as (
     select * from {{ source('close_loop', 'case_state') }}
 ),
 
+history as (
+    -- what the customer bought before the answer, for the manager's call: the long repurchase window's "before" side
+    select * from {{ ref('int_answer_outcomes') }}
+    where window_days = {{ var('repurchase_long_days') }}
+),
+
 final as (
     select
         answers.survey_id::text as survey_id,
@@ -55,6 +61,9 @@ final as (
         answers.delay_days::integer as delay_days,
         answers.is_in_full::boolean as is_in_full,
         answers.nps_category::text as nps_category,
+        history.window_days::integer as history_days,
+        history.orders_before::integer as orders_before,
+        history.revenue_before::numeric(18, 2) as revenue_before,
         -- the owner is nps_close_loop's choice (nps.closeloop.owners): none until it opens the case
         case_state.owner_email::text as manager_email,
         case_state.owner_name::text as manager_name,
@@ -66,6 +75,7 @@ final as (
     left join customers on answers.customer_ref = customers.customer_ref
     left join purchases on answers.purchase_id = purchases.purchase_id
     left join case_state on answers.survey_id = case_state.survey_id
+    left join history on answers.survey_id = history.survey_id
 )
 
 select * from final

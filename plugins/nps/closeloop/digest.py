@@ -54,7 +54,8 @@ def case_details(conn: psycopg.Connection, relation: str, survey_ids: list[str])
         return {}
     query = sql.SQL("""
         select survey_id::text as survey_id, purchase_id, customer_name, company_name, phone, email, region,
-               order_number, delivered_at, promised_date, delay_days, is_in_full, score, reasons, comment, responded_at
+               order_number, delivered_at, promised_date, delay_days, is_in_full, score, reasons, comment, responded_at,
+               history_days, orders_before, revenue_before
           from {rel} where survey_id::text = any(%s)
     """).format(rel=_ident(relation))
     with conn.cursor(row_factory=dict_row) as cur:
@@ -140,6 +141,17 @@ def _order(lang: str, case: dict) -> str:
     return t["order_unknown"]
 
 
+def _bought(lang: str, case: dict) -> str | None:
+    """What the customer bought before the answer (orders, UAH), so the manager calls knowing the relationship."""
+    if case.get("history_days") is None:
+        return None
+    t = i18n.strings(lang)
+    orders = int(case.get("orders_before") or 0)
+    if not orders:
+        return t["bought_none"]
+    return f"{i18n.count(lang, 'order', orders)}, {t['uah'].format(amount=i18n.fmt_amount(lang, case['revenue_before']))}"
+
+
 def is_overdue(case: dict, today: date) -> bool:
     """A detractor case past its response due date: the one rule for the overdue section, the subject's count and
     the 'overdue by' line."""
@@ -175,6 +187,9 @@ def view(lang: str, case: dict, today: date, calendar: BusinessCalendar, tz: Zon
         "region": case.get("region"),
         "order": _order(lang, case),
         "delivery": _delivery(lang, case),
+        "bought_label": t["bought"].format(days=i18n.count(lang, "day", int(case["history_days"])))
+        if case.get("history_days") is not None else None,
+        "bought": _bought(lang, case),
         "score": f"{score}/10" if score is not None else t["none"],
         "score_value": score,
         "reasons": ", ".join(i18n.reason_label(lang, r) for r in _reasons(case.get("reasons"))) or None,

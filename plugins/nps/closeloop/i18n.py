@@ -31,7 +31,7 @@ def plural_form(language: str, n: int) -> str:
 
 
 def count(language: str, unit: str, n: int) -> str:
-    """'3 дні', '5 днів', '1 business day' ... unit is 'day' or 'bday'."""
+    """'3 дні', '5 днів', '1 business day', '2 orders' ... unit is 'day', 'bday' or 'order'."""
     return strings(language)[f"{unit}_{plural_form(language, n)}"].format(n=n)
 
 
@@ -41,6 +41,11 @@ def fmt_date(language: str, value: date | datetime | None) -> str | None:
     if isinstance(value, datetime):
         value = value.date()
     return value.isoformat() if language == "en" else value.strftime("%d.%m.%Y")
+
+
+def fmt_amount(language: str, value) -> str:
+    """Whole hryvnias with thousands grouped: '52 300' (a no-break space), '52,300' in English."""
+    return f"{round(value or 0):,}".replace(",", "," if language == "en" else "\u00a0")
 
 
 def reason_label(language: str, code: str) -> str:
