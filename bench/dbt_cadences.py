@@ -45,6 +45,8 @@ LINES_PER_CUSTOMER = 25
 ANSWERS_BUDGET_S = 45
 # the last commit of the incremental project (nightly 12.7 s vs 152 s full refresh at this size, RESULTS.md)
 OLD_PROJECT = "2a55482"
+# issue 24's models ("Does NPS pay?") and what depends on them: the nightly build is timed with and without them
+ISSUE_24_MODELS = ("int_answer_outcomes+", "nps_drivers+")
 OLD_WAREHOUSE_SQL = ("050_raw_indexes.sql", "051_raw_deletions.sql", "052_survey_changes.sql")
 ANSWERS = """
     insert into raw.survey_responses (survey_id, score, language, channel, responded_at, _loaded_at)
@@ -194,6 +196,10 @@ def run(quick: bool = False, lines: int | None = None) -> Result:
         as_of = day + timedelta(days=1, hours=2)
         old_s, timings_old = old_full_refresh(dsn, as_of)
         with RssSampler() as rss:  # the timed builds (dbt runs in this process)
+            t0 = time.perf_counter()  # the same night without "Does NPS pay?" (issue 24), for its cost
+            without = transform.run(["build", "--selector", transform.NIGHTLY, "--exclude", *ISSUE_24_MODELS],
+                                    as_of=as_of, env=transform.PIPELINE_ENV)
+            without_s = time.perf_counter() - t0
             t0 = time.perf_counter()
             nightly = transform.build(as_of)
             nightly_s = time.perf_counter() - t0
@@ -214,6 +220,9 @@ def run(quick: bool = False, lines: int | None = None) -> Result:
     result.rows.append(Row("nightly build after one new day", f"{fmt(nightly_s)} s", old_label,
                            f"{nightly_s / old_s:.0%}" if old_s else "-", "<= the old full refresh",
                            verdict(old_s is not None and nightly_s <= old_s)))
+    result.rows.append(Row("nightly build without issue 24's models (repurchase, closed loop, drivers)",
+                           f"{fmt(without_s)} s", f"{fmt(nightly_s)} s (with them)",
+                           f"{nightly_s / without_s:.0%}", "-", verdict(without.success)))
     result.rows.append(Row("nodes ok (nightly / answers)",
                            f"{nightly.count('success', 'pass')} / {answers_run.count('success', 'pass')}",
                            "-", "-", "all green", verdict(nightly.success and answers_run.success)))
@@ -233,7 +242,7 @@ def run(quick: bool = False, lines: int | None = None) -> Result:
                                 + f"; all {sum(k.startswith('test.') for k in timings)} tests {tests:.1f} s")
     result.peak_rss_mib = rss.peaks
     result.raw = {"nightly_s": nightly_s, "answers_s": answers_s, "old_full_refresh_s": old_s,
-                  "first_build_s": first_build_s, "lines": lines_n, "sales": sales_n, "answers": answers,
+                  "first_build_s": first_build_s, "nightly_without_issue_24_s": without_s, "lines": lines_n, "sales": sales_n, "answers": answers,
                   "hour_answers": hour_answers, "nodes_nightly": timings_nightly, "nodes_answers": timings_answers,
                   "nodes_old": timings_old}
     return result

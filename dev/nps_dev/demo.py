@@ -9,6 +9,10 @@ loopback, then replays each day in schedule order with a simulated clock (contra
   HTTP routes, the fake SendGrid posts signed events → 23:00 nps_load_responses → (every few days and on the last day)
   nps_transform → nps_close_loop.
 
+Answering customers buy again as the generator's repurchase model says (promoters more often than detractors, a
+detractor called back within the SLA more often than one left alone: `Repurchases`), over repurchase windows of 14
+and 28 days instead of 90 and 180 so that they close within the replay; the summary prints what the marts found.
+
 Transform and close-loop run every `--transform-every` days instead of daily (each costs seconds of dbt); the
 catch-up rule (a survey is sent up to 7 days after its due day) keeps the result the same.
 """
@@ -37,13 +41,17 @@ import httpx
 import psycopg
 
 from nps import clock, warehouse
-from nps.config import state_dir
+from nps.config import settings, state_dir
 
 log = logging.getLogger("nps_dev.demo")
 KYIV = ZoneInfo("Europe/Kyiv")
 DAG_ORDER = ("nps_extract", "nps_send_surveys", "nps_load_responses", "nps_transform", "nps_close_loop")
 # transform's replay path: one `dbt build` task instead of a Cosmos task per model (contract §6a)
 REPLAY = {"nps_transform": {"replay": True}}
+# the production windows (90 / 180 days) would not close within eight simulated weeks
+REPURCHASE_DAYS = {"NPS_REPURCHASE_SHORT_DAYS": "14", "NPS_REPURCHASE_LONG_DAYS": "28"}
+SALES, ORDERS, DELIVERIES = ("Document_РеализацияТоваровУслуг", "Document_ЗаказКлиента",
+                             "InformationRegister_ДоставкаЗаказов")
 DEMO_SCHEMAS = ("landing", "raw", "staging", "intermediate", "marts", "marts_build", "ops", "quality", "snapshots")
 
 
@@ -150,11 +158,71 @@ def run_dag(dag, logical_date: datetime, timings: Timings, conf: dict | None = N
         raise RuntimeError(f"{dag.dag_id} for {logical_date:%Y-%m-%d} ended {state}: see the task log above")
 
 
+class Repurchases:
+    """Answering customers buy again as the repurchase model says (nps_dev.generator.repurchase), so the repurchase
+    marts have a known effect to find. The generator's later orders of such a customer do not depend on the answer and
+    would water the effect down: they are taken out of the fake 1C (they lie in the simulated future, never extracted)
+    and the model's purchase goes in, which nightly extraction reads once its day has come."""
+
+    def __init__(self, onec, model, window_days: int, seed: int) -> None:
+        from nps_dev.generator.core import EMPTY_GUID
+
+        self.onec, self.model, self.window_days = onec, model, window_days
+        self.rng = random.Random(seed)
+        self.answers: dict[str, tuple] = {}  # survey id -> (category, answered at, surveyed sale, uniform draw)
+        self.planted = self.removed = 0
+        # customer -> (1C date, the documents of one order or counter sale) of what the generator made
+        self.generated: dict[str, list[tuple[str, list[tuple[str, object]]]]] = {}
+        order_sales: dict[str, list[str]] = {}
+        for sale in onec.all(SALES):
+            if sale["Заказ_Key"] == EMPTY_GUID:
+                self.generated.setdefault(sale["Контрагент_Key"], []).append((sale["Date"], [(SALES, sale["Ref_Key"])]))
+            else:
+                order_sales.setdefault(sale["Заказ_Key"], []).append(sale["Ref_Key"])
+        for order in onec.all(ORDERS):
+            ref = order["Ref_Key"]
+            docs = [(ORDERS, ref), *((SALES, s) for s in order_sales.get(ref, ())), (DELIVERIES, {"Заказ_Key": ref})]
+            self.generated.setdefault(order["Контрагент_Key"], []).append((order["Date"], docs))
+
+    def answered(self, survey_id: str, purchase_id: str, category: str, at: datetime) -> None:
+        """A customer answers at `at` (Europe/Kyiv): their later generated orders go, the model's purchase comes."""
+        sale = self.onec.get(SALES, purchase_id)
+        if sale is None or survey_id in self.answers:
+            return
+        cutoff = at.astimezone(KYIV).replace(tzinfo=None).isoformat(timespec="seconds")
+        for day, docs in self.generated.pop(sale["Контрагент_Key"], []):
+            if day > cutoff:
+                for name, key in docs:
+                    self.onec.delete(name, key)
+                self.removed += 1
+        u = self.rng.random()
+        self.answers[survey_id] = (category, at, sale, u)
+        self._plant(sale, self.model.purchase_at(at, self.window_days, self.model.buys_again(category, u), self.rng))
+
+    def closed_in_sla(self, survey_id: str, now: datetime) -> None:
+        """A manager closed the detractor's case in time: the uplift turns those who were not going to buy (same
+        draw), with a purchase after the call."""
+        if survey_id not in self.answers:
+            return
+        category, at, sale, u = self.answers.pop(survey_id)
+        if self.model.buys_again(category, u, closed_in_sla=True) and not self.model.buys_again(category, u):
+            self._plant(sale, self.model.purchase_at(at, self.window_days, True, self.rng, after=now))
+
+    def _plant(self, sale: dict, at: datetime | None) -> None:
+        from nps_dev.generator.repurchase import repeat_sale
+
+        if at is not None:
+            self.onec.upsert(SALES, repeat_sale(sale, at.astimezone(KYIV), self.rng))
+            self.planted += 1
+
+
 class Customers:
     """The simulated customers: they receive the day's e-mails, SendGrid reports what happened, some answer."""
 
-    def __init__(self, stack, model, truth: dict, url: str, collector: str, seed: int) -> None:
+    def __init__(self, stack, model, truth: dict, url: str, collector: str, seed: int,
+                 repurchases: Repurchases) -> None:
         self.stack, self.model, self.truth, self.url = stack, model, truth, url
+        self.repurchases = repurchases
         self.collector = collector
         self.rng = random.Random(seed)
         self.seen = 0
@@ -163,14 +231,14 @@ class Customers:
         self.sent_total = 0
         self.other_messages = 0
 
-    def _purchases(self, survey_ids: list[str]) -> dict[str, tuple[str, str]]:
-        """survey id -> (order ref, customer ref), from what the pipeline recorded."""
+    def _purchases(self, survey_ids: list[str]) -> dict[str, tuple[str, str, str]]:
+        """survey id -> (order ref, customer ref, purchase id), from what the pipeline recorded."""
         with psycopg.connect(self.url) as conn:
             rows = conn.execute(
-                "select s.survey_id, p.order_ref, s.customer_ref from raw.survey_sends s "
+                "select s.survey_id, p.order_ref, s.customer_ref, s.purchase_id from raw.survey_sends s "
                 "left join raw.onec_sales p on p.ref_key = s.purchase_id where s.survey_id = any(%s)",
                 (survey_ids,)).fetchall()
-        return {sid: (order_ref, customer) for sid, order_ref, customer in rows}
+        return {sid: (order_ref, customer, purchase) for sid, order_ref, customer, purchase in rows}
 
     def receive(self, now: datetime) -> int:
         from nps import tokens
@@ -212,7 +280,7 @@ class Customers:
                     continue
                 answer = None
                 if survey_id not in self.answered and survey_id in purchases:
-                    order_ref, customer_ref = purchases[survey_id]
+                    order_ref, customer_ref, _ = purchases[survey_id]
                     facts = {**self.truth["orders"].get(order_ref, {}), **self.truth["customers"].get(customer_ref, {})}
                     if facts:
                         answer = self.model.decide(facts, self.rng)
@@ -226,8 +294,10 @@ class Customers:
                 if answer is not None:
                     self.answered.add(survey_id)
                     token = tokens.mint(survey_id, issued_at=now)
+                    answered_at = now + timedelta(hours=answer.delay_hours)
+                    self.repurchases.answered(survey_id, purchases[survey_id][2], answer.category, answered_at)
                     self.pending.append(PendingAnswer(
-                        at=now + timedelta(hours=answer.delay_hours),
+                        at=answered_at,
                         url=f"{self.collector}/s/{token}/{answer.score}?lang={answer.language}",
                         score=answer.score, comment=answer.comment, language=answer.language,
                         reasons=sorted({REASON_MAP.get(r, "other") for r in answer.reasons})))
@@ -256,21 +326,26 @@ class Customers:
         return len(due)
 
 
-def managers_close_tasks(stack, url: str, now: datetime, rng: random.Random) -> int:
+def managers_close_tasks(stack, url: str, now: datetime, rng: random.Random, repurchases: Repurchases) -> int:
     """The regional managers: after calling the customer they complete the case's Bitrix24 task (status 5), which
-    nps_close_loop reads back into the case's status and closed_at."""
+    nps_close_loop reads back into the case's status and closed_at. A detractor called back by the case's SLA day
+    may buy again for it (`Repurchases.closed_in_sla`)."""
     with psycopg.connect(url) as conn:
         open_tasks = conn.execute(
-            "select crm_task_id, opened_at from ops.case_state where crm_task_id is not null and status <> 'closed'"
-        ).fetchall()
+            "select crm_task_id, opened_at, survey_id, kind, sla_due_date from ops.case_state "
+            "where crm_task_id is not null and status <> 'closed'").fetchall()
     closed = 0
-    for task_id, opened_at in open_tasks:
+    for task_id, opened_at, survey_id, kind, sla_due_date in open_tasks:
+        task = stack.crm.tasks.get(str(task_id))
+        # unknown to the fake (created against another CRM), or completed since the last read-back: closing it again
+        # would move its closedDate
+        if task is None or task["status"] == "5":
+            continue
         if (now - opened_at) >= timedelta(days=1) and rng.random() < 0.3:
-            try:
-                stack.crm.set_task_status(task_id, 5)
-            except KeyError:  # a task id the fake does not know (e.g. created against another CRM)
-                continue
+            stack.crm.set_task_status(task_id, 5)
             closed += 1
+            if kind == "detractor" and now.astimezone(KYIV).date() <= sla_due_date:
+                repurchases.closed_in_sla(survey_id, now)
     return closed
 
 
@@ -295,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     from nps_dev.fakes import start_fakes
     from nps_dev.generator import GeneratorConfig, generate
+    from nps_dev.generator.repurchase import RepurchaseModel
     from nps_dev.generator.responses import ResponseModel
     from nps_dev.operator import Operator
 
@@ -333,7 +409,8 @@ def run(args: argparse.Namespace) -> int:
                        "NPS_COLLECTOR_RATE_LIMIT": "0",  # every simulated customer comes from 127.0.0.1
                        # a small distributor's ceiling: the first day's batch (a week of catch-up) waits for approval
                        "NPS_SEND_APPROVAL_CEILING": os.environ.get("NPS_SEND_APPROVAL_CEILING", "100"),
-                       "NPS_RETRY_DELAY_SECONDS": os.environ.get("NPS_RETRY_DELAY_SECONDS", "5")})
+                       "NPS_RETRY_DELAY_SECONDS": os.environ.get("NPS_RETRY_DELAY_SECONDS", "5"),
+                       **REPURCHASE_DAYS})
     start_collector(collector_port)
     _say(f"-- fakes: 1C {stack.onec_url} | Bitrix24 {stack.crm_url} | SendGrid {stack.sendgrid_url}; "
          f"collector {collector}")
@@ -346,7 +423,15 @@ def run(args: argparse.Namespace) -> int:
     dags = {dag_id: bag.get_dag(dag_id) for dag_id in DAG_ORDER if bag.get_dag(dag_id) is not None}
     _say(f"-- replaying day by day with DAGs: {', '.join(dags)}")
 
-    customers = Customers(stack, ResponseModel(seed=args.seed), truth, url, collector, args.seed)
+    repurchase_model = RepurchaseModel()
+    window = settings().repurchase_short_days
+    repurchases = Repurchases(stack.onec, repurchase_model, window, args.seed)
+    _say(f"-- repurchase windows {window} and {settings().repurchase_long_days} days (NPS_REPURCHASE_SHORT_DAYS / "
+         f"_LONG_DAYS) so that they close within the demo; answering customers buy again within "
+         f"{window} days with probability: promoters {repurchase_model.promoter:.0%}, passives "
+         f"{repurchase_model.passive:.0%}, detractors {repurchase_model.detractor:.0%}, "
+         f"+{repurchase_model.closed_in_sla_uplift:.0%} when their case is closed within its SLA")
+    customers = Customers(stack, ResponseModel(seed=args.seed), truth, url, collector, args.seed, repurchases)
     timings = Timings()
     answered = 0
     operator = Operator(lambda request: "Approve", user="demo-operator", on_answer=lambda request, option: _say(
@@ -377,7 +462,7 @@ def run(args: argparse.Namespace) -> int:
             today = customers.answer_until(at(23), clock_file)
             answered += today
             clock.set_simulated_now(clock_file, at(23))
-            closed = managers_close_tasks(stack, url, at(23), customers.rng)
+            closed = managers_close_tasks(stack, url, at(23), customers.rng, repurchases)
             if "nps_load_responses" in dags:
                 run_dag(dags["nps_load_responses"], at(23), timings)
             _say(f"   day {offset + 1:>2}/{days} {day:%a %Y-%m-%d}: surveys sent {sent:>4}, answers {today:>3}, "
@@ -393,7 +478,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         operator.stop()
         stack.stop()
-    print_summary(url)
+    print_summary(url, window)
+    _say(f"   (planted: {repurchases.planted} later purchases of answering customers, in place of "
+         f"{repurchases.removed} generated later orders)")
     _say(f"\nE-mails captured by the fake SendGrid: {customers.sent_total} surveys, {customers.other_messages} "
          f"digests/alerts to the team; open {mailbox} to read them as the customers and managers got them")
     _say(f"\n== demo finished in {time.monotonic() - t0:.0f}s; DAG runs:")
@@ -451,7 +538,7 @@ def _table(conn: psycopg.Connection, title: str, query: str) -> None:
         _say("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
 
 
-def print_summary(url: str) -> None:
+def print_summary(url: str, repurchase_days: int) -> None:
     # Every NPS figure comes from the marts (the one NPS macro): the summary never recomputes it.
     with psycopg.connect(url) as conn:
         _table(conn, "NPS trend (rolling windows on the last day with answers)", "select day, responses, "
@@ -474,6 +561,52 @@ def print_summary(url: str) -> None:
         _table(conn, "Detractor cases per manager", "select coalesce(manager_email, '(no owner)') manager, "
                "count(*) cases, count(*) filter (where status = 'open') open, count(*) filter (where status = "
                "'closed') closed, count(notified_at) notified from ops.detractor_cases group by 1 order by 2 desc")
+        _say("\nDoes NPS pay? Answers whose repurchase window has closed (marts repurchase_difference, "
+             "closed_loop_effect; 95 % intervals)")
+        try:
+            for line in repurchase_findings(conn, repurchase_days):
+                _say(f"  {line}")
+        except psycopg.Error as exc:
+            conn.rollback()
+            _say(f"  not available ({exc.diag.message_primary})")
+
+
+def repurchase_findings(conn: psycopg.Connection, window_days: int) -> list[str]:
+    """One line per finding, every number read from the marts (never recomputed here): promoters against detractors,
+    and detractors called back within the SLA against the others (observational: who gets called is not random)."""
+    def pct(rate, lower=None, upper=None) -> str:
+        return f"{rate * 100:.0f} %" + (f" ({lower * 100:.0f}–{upper * 100:.0f})" if lower is not None else "")
+
+    def points(difference, lower, upper) -> str:
+        return f"difference {difference * 100:+.0f} points (95 % CI {lower * 100:+.0f} to {upper * 100:+.0f})"
+
+    def verdict(significant: bool) -> str:
+        return "significant" if significant else "not significant"
+
+    lines = []
+    row = conn.execute(
+        "select promoters_matured, promoter_repurchase_rate, promoter_repurchase_rate_lower, "
+        "promoter_repurchase_rate_upper, detractors_matured, detractor_repurchase_rate, detractor_repurchase_rate_lower, "
+        "detractor_repurchase_rate_upper, rate_difference, difference_lower, difference_upper, is_significant "
+        "from marts.repurchase_difference where period = 'all' and window_days = %s", (window_days,)).fetchone()
+    if row is None or row[8] is None:
+        lines.append(f"repurchase within {window_days} days: no promoter's and detractor's window has closed yet")
+    else:
+        lines.append(f"repurchase within {window_days} days: promoters {pct(*row[1:4])} (n={row[0]}) vs detractors "
+                     f"{pct(*row[5:8])} (n={row[4]}), {points(*row[8:11])}, {verdict(row[11])}")
+    row = conn.execute(
+        "select in_sla_matured, in_sla_repurchase_rate, in_sla_repurchase_rate_lower, in_sla_repurchase_rate_upper, "
+        "other_matured, other_repurchase_rate, other_repurchase_rate_lower, other_repurchase_rate_upper, "
+        "rate_difference, difference_lower, difference_upper, p_value, is_significant from marts.closed_loop_effect "
+        "where window_days = %s", (window_days,)).fetchone()
+    if row is None or row[8] is None:
+        lines.append(f"closed loop, within {window_days} days: no detractors' windows on both sides have closed yet")
+    else:
+        p_value = "n/a" if row[11] is None else f"{row[11]:.3f}"
+        lines.append(f"closed loop (observational), within {window_days} days: detractors whose case was closed "
+                     f"within its SLA {pct(*row[1:4])} (n={row[0]}) vs the other detractors {pct(*row[5:8])} "
+                     f"(n={row[4]}), {points(*row[8:11])}, p = {p_value}, {verdict(row[12])}")
+    return lines
 
 
 def print_next_steps() -> None:

@@ -19,8 +19,8 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from closeloop_support import DROP_CASES
 from dbt_dataset import KYIV, Dataset, generate, latest_answers, load, survey_id
+from repurchase_support import add_cases, insert, reset, select_rows
 
 from nps import transform
 
@@ -29,19 +29,6 @@ AS_OF_DAY = date(2026, 8, 20)
 WINDOWS = (90, 180)
 UAH = ("UAH", "980")
 Z = 1.96
-RAW_TABLES = ("raw.onec_customers", "raw.onec_orders", "raw.onec_order_lines", "raw.onec_sales", "raw.onec_sale_lines",
-              "raw.onec_deliveries", "raw.crm_companies", "raw.crm_contacts", "raw.survey_sends",
-              "raw.sendgrid_events", "raw.sendgrid_suppressions", "raw.survey_responses", "raw.survey_clicks")
-
-
-def _reset(conn: psycopg.Connection) -> None:
-    """The session's warehouse is shared: no raw rows, cases or dbt relations before or after this module."""
-    conn.execute(f"truncate {', '.join(RAW_TABLES)}")
-    conn.execute("delete from ops.case_state")
-    conn.execute("drop schema if exists staging cascade; drop schema if exists intermediate cascade")
-    for (table,) in conn.execute("select tablename from pg_tables where schemaname = 'marts'").fetchall():
-        conn.execute(f'drop table if exists marts."{table}" cascade')
-    conn.execute(DROP_CASES)
 
 
 def add_later_sales(ds: Dataset, rng: random.Random) -> list[dict]:
@@ -81,34 +68,6 @@ def add_later_sales(ds: Dataset, rng: random.Random) -> list[dict]:
     return extra
 
 
-def add_cases(latest: dict[str, dict], rng: random.Random) -> list[dict]:
-    """Cases of detractors (ops.case_state as nps_close_loop writes it): closed in time, late, open, or none."""
-    cases = []
-    for sid, answer in latest.items():
-        if answer["score"] > 6:
-            continue
-        fate = rng.random()
-        if fate < 0.2:
-            continue                                             # answered before the close loop: no case
-        opened = answer["responded_at"]
-        due = opened.astimezone(KYIV).date() + timedelta(days=2)
-        closed_at, status = None, "open"
-        if fate < 0.6:
-            closed_at, status = opened + timedelta(days=1), "closed"
-        elif fate < 0.8:
-            closed_at, status = opened + timedelta(days=6), "closed"
-        cases.append({"survey_id": sid, "kind": "detractor", "owner_source": "none", "opened_at": opened,
-                      "sla_due_date": due, "first_seen_on": opened.date(), "status": status, "closed_at": closed_at})
-    return cases
-
-
-def _insert(conn: psycopg.Connection, table: str, rows: list[dict]) -> None:
-    columns = list(rows[0])
-    with conn.cursor() as cur:
-        cur.executemany(f"insert into {table} ({', '.join(columns)}) values ({', '.join(['%s'] * len(columns))})",
-                        [tuple(r[c] for c in columns) for r in rows])
-
-
 @pytest.fixture(scope="module")
 def built(warehouse_url: str, tmp_path_factory):
     rng = random.Random(24)
@@ -116,24 +75,18 @@ def built(warehouse_url: str, tmp_path_factory):
     extra = add_later_sales(ds, rng)
     cases = add_cases(latest_answers(ds), rng)
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        _reset(conn)
+        reset(conn)
         load(conn, ds)
-        _insert(conn, "raw.onec_sales", [{**s, "payload": "{}"} for s in extra])
-        _insert(conn, "ops.case_state", cases)
+        insert(conn, "raw.onec_sales", [{**s, "payload": "{}"} for s in extra])
+        insert(conn, "ops.case_state", cases)
     outcome = transform.build(AS_OF, target_path=tmp_path_factory.mktemp("dbt_repurchase"))
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        marts = {name: _rows(conn, f"select * from {schema}.{name}") for schema, name in (
+        marts = {name: select_rows(conn, f"select * from {schema}.{name}") for schema, name in (
             ("intermediate", "int_answer_outcomes"), ("marts", "repurchase_by_category"),
             ("marts", "repurchase_difference"), ("marts", "closed_loop_effect"), ("marts", "nps_drivers"))}
     yield {"ds": ds, "extra": extra, "cases": cases, "outcome": outcome, **marts}
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        _reset(conn)
-
-
-def _rows(conn: psycopg.Connection, sql: str) -> list[dict]:
-    cur = conn.execute(sql)
-    names = [d.name for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        reset(conn)
 
 
 # ---- ground truth, without SQL ---------------------------------------------------------------------------------------

@@ -35,12 +35,10 @@ final as (
         window_days,
         promoters_matured,
         promoters_repurchased,
-        round(1.0 * promoters_repurchased / nullif(promoters_matured, 0), 4)::numeric(6, 4)
-            as promoter_repurchase_rate,
+        {{ rate_with_wilson('promoters_repurchased', 'promoters_matured', 'promoter_repurchase_rate') }},
         detractors_matured,
         detractors_repurchased,
-        round(1.0 * detractors_repurchased / nullif(detractors_matured, 0), 4)::numeric(6, 4)
-            as detractor_repurchase_rate,
+        {{ rate_with_wilson('detractors_repurchased', 'detractors_matured', 'detractor_repurchase_rate') }},
         round(
             1.0 * promoters_repurchased / nullif(promoters_matured, 0)
             - 1.0 * detractors_repurchased / nullif(detractors_matured, 0),
