@@ -18,6 +18,7 @@ log = logging.getLogger("nps")
 PRODUCT = {
     "collector": ("nps.collector.cli:main", "run the survey collector"),
     "quality": ("nps.quality.cli:main", "data-quality gates by hand: raw | drift | summary"),
+    "comments": ("nps.comments.cli:main", "customer comments, offline: classify (themes with a tone)"),
 }
 
 
