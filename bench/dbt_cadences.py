@@ -50,7 +50,7 @@ ISSUE_24_MODELS = ("int_answer_outcomes+", "nps_drivers+")
 OLD_WAREHOUSE_SQL = ("050_raw_indexes.sql", "051_raw_deletions.sql", "052_survey_changes.sql")
 ANSWERS = """
     insert into raw.survey_responses (survey_id, score, language, channel, responded_at, _loaded_at)
-    select survey_id, score, 'uk', 'web', responded_at, responded_at + interval '1 hour'
+    select survey_id, score, 'uk', 'email', responded_at, responded_at + interval '1 hour'
     from (
         select 'sv' || left(md5(ref_key), 24) as survey_id, (abs(hashtext(ref_key)) %% 11) as score,
                (sale_date + interval '3 days' + (abs(hashtext(ref_key)) %% 36000) * interval '1 second')

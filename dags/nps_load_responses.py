@@ -17,7 +17,8 @@ Hourly. Everything is idempotent: re-running any hour doubles nothing.
    loaded into `raw.survey_responses`, moved to `done/` or `rejected/` (with a reason file); bad rows to
    `raw.quarantine`. Header: `survey_id,score,comment,responded_at,channel` (+ `reasons`, `language`).
 3. **load_landing** - `landing.responses` (latest answer per survey wins, by `responded_at`; only answers a person
-   gave count: a human signal, no scanner agent, no burst of scores, and a survey that was sent; the rule is
+   gave count: a human signal, no scanner agent, no burst of scores, and a survey that was sent or is a 1C sale's
+   (the invoice's QR code; such an answer waits for its sale's extract up to `NPS_CATCH_UP_DAYS`); the rule is
    `nps.responses.landing.COUNTS`), `landing.clicks`,
    `landing.sendgrid_events` (deduped on `sg_event_id`; survey_id/kind from the flattened custom args) into `raw`,
    by watermark in `raw.load_state`.

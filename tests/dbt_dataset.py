@@ -42,10 +42,10 @@ def _ref(rng: random.Random) -> str:
 
 
 def survey_id(sale_ref: str) -> str:
-    """Mirror of dbt_project/macros/survey_id.sql (tests assert they agree)."""
-    import hashlib
+    """The product's mirror of dbt_project/macros/survey_id.sql (test_dbt_transform asserts they agree)."""
+    from nps.tokens import sale_survey_id
 
-    return "sv" + hashlib.md5(sale_ref.encode()).hexdigest()[:24]
+    return sale_survey_id(sale_ref)
 
 
 @dataclass

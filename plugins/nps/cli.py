@@ -19,6 +19,7 @@ PRODUCT = {
     "collector": ("nps.collector.cli:main", "run the survey collector"),
     "quality": ("nps.quality.cli:main", "data-quality gates by hand: raw | drift | summary"),
     "comments": ("nps.comments.cli:main", "customer comments, offline: classify (themes with a tone)"),
+    "qr": ("nps.collector.qr:main", "the survey link and QR code of a 1C sale, for the invoice"),
 }
 
 

@@ -2,6 +2,11 @@
 
 Format: `<survey_id>.<expiry, unix seconds, base 36>.<signature, base64url, 22 chars>`. URL-safe, no padding.
 The sender mints them into e-mail links; the collector checks them before writing anything.
+
+The QR code printed on a 1C invoice carries a second form, `<survey_id>.<signature>` (`mint_qr`): the survey of
+that sale, signed with the same secret under its own label, so neither form passes for the other. It has no expiry:
+a printed invoice cannot be re-issued and lives for months, and the worst a stale link can do is replace that
+purchase's own answer (the latest wins). Rotating `NPS_TOKEN_SECRET` voids every link, e-mailed and printed.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from nps.config import settings
 
 # URL-safe, 1-64 characters; written so that Postgres (`~`, on landing rows) reads it the same as Python.
 SURVEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+QR_TOKEN = re.compile(r"^([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]{22})$")
 
 
 class InvalidToken(Exception):
@@ -50,6 +56,16 @@ def _sign(message: str, secret: bytes) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def sale_survey_id(sale_ref: str) -> str:
+    """The survey of a 1C sale: dbt's macro `survey_id` (dbt_project/macros/survey_id.sql) in Python."""
+    return "sv" + hashlib.md5(sale_ref.encode(), usedforsecurity=False).hexdigest()[:24]
+
+
+def sale_survey_id_sql(sale_ref: str) -> str:
+    """The same in SQL over the column `sale_ref`, for the loader and the raw gate (they cannot call dbt)."""
+    return f"('sv' || left(md5({sale_ref}), 24))"
+
+
 def valid_survey_id(survey_id: str | None) -> bool:
     """Whether a survey id can go into a token (URL-safe, 1-64 characters)."""
     return bool(survey_id) and SURVEY_ID.match(survey_id) is not None
@@ -72,7 +88,7 @@ def verify(token: str, now: datetime | None = None, secret: str | None = None) -
         raise InvalidToken("malformed token")
     survey_id, expiry_b36, signature = parts
     expected = _sign(f"{survey_id}.{expiry_b36}", _secret(secret))
-    if not hmac.compare_digest(expected, signature):
+    if not signature.isascii() or not hmac.compare_digest(expected, signature):  # non-ASCII: compare_digest raises
         raise InvalidToken("bad signature")
     try:
         expiry = int(expiry_b36, 36)
@@ -82,6 +98,21 @@ def verify(token: str, now: datetime | None = None, secret: str | None = None) -
     if current > expiry:
         raise ExpiredToken(survey_id)
     return Token(survey_id=survey_id, expires_at=expiry)
+
+
+def mint_qr(survey_id: str, secret: str | None = None) -> str:
+    """The QR form: no expiry (see the module docstring), a label of its own in the signed message."""
+    if not SURVEY_ID.match(survey_id):
+        raise ValueError(f"survey id {survey_id!r} is not URL-safe")
+    return f"{survey_id}.{_sign(f'qr:{survey_id}', _secret(secret))}"
+
+
+def verify_qr(token: str, secret: str | None = None) -> str:
+    """The survey id of a genuine QR token; InvalidToken (404) for anything else."""
+    match = QR_TOKEN.match(token)
+    if not match or not hmac.compare_digest(_sign(f"qr:{match[1]}", _secret(secret)), match[2]):
+        raise InvalidToken("bad QR token")
+    return match[1]
 
 
 def _b36(value: int) -> str:

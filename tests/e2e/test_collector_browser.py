@@ -114,3 +114,44 @@ def test_person_on_a_phone_submits_the_form_and_is_counted_once(live_collector, 
     assert count(db, "landing.clicks", survey) == 2  # the survey page and the score page
     assert counted(db, warehouse_url, survey) == [(6, "Kurier <b>spóźnił</b> się", ["delivery_speed"], "pl")]
     assert problems == []  # no CSP violations, no script errors
+
+
+def test_person_scans_the_invoice_qr_code_with_a_phone_and_answers(live_collector, warehouse_url, db):  # noqa: F811
+    """The QR code on a 1C invoice: a Ukrainian phone opens the printed link (no ?lang=, the phone's language decides),
+    taps a score, a reason, writes a comment and sends; the answer lands and loads with channel qr."""
+    from collector_support import TOKEN_SECRET
+
+    from nps.collector import qr
+    from nps.tokens import sale_survey_id
+
+    sale = str(uuid.uuid4())
+    survey = sale_survey_id(sale)
+    db.execute("insert into raw.onec_sales (ref_key, posted, payload) values (%s, true, '{}')", (sale,))
+    problems: list[str] = []
+    try:
+        with chromium() as (p, browser):
+            context = browser.new_context(**p.devices[PHONE], locale="uk-UA")
+            page = context.new_page()
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.goto(qr.link(sale, base_url=live_collector, secret=TOKEN_SECRET))
+            assert page.locator("html").get_attribute("lang") == "uk"
+            page.get_by_role("link", name="Ваша оцінка: 9").tap()
+            page.get_by_label("Швидкість доставки").tap()  # the first touch records the chosen score
+            page.get_by_role("status").filter(has_text="Оцінку збережено").wait_for(timeout=10_000)
+            page.get_by_label("Коментар (необов'язково)").fill("Все прийшло вчасно")
+            page.get_by_role("button", name="Надіслати").tap()
+            page.get_by_role("heading", name="Дякуємо!").wait_for(timeout=10_000)
+            assert "/q/" in page.url and "thanks=1" in page.url
+            context.close()
+        rows = db.execute("select score, comment, reasons, language, signal, channel from landing.responses "
+                          "where survey_id = %s order by id", (survey,)).fetchall()
+        assert rows == [(9, None, [], "uk", "touch", "qr"),
+                        (9, "Все прийшло вчасно", ["delivery_speed"], "uk", "submit", "qr")]
+        assert count(db, "landing.clicks", survey) == 0
+        load_landing(warehouse_url)
+        assert db.execute("select score, comment, channel from raw.survey_responses where survey_id = %s",
+                          (survey,)).fetchall() == [(9, "Все прийшло вчасно", "qr")]
+        assert problems == []
+    finally:
+        db.execute("delete from raw.onec_sales where ref_key = %s", (sale,))  # the session's warehouse is shared
+        db.execute("delete from raw.survey_responses where survey_id = %s", (survey,))

@@ -42,7 +42,7 @@ def test_token_post_landing_raw_end_to_end(warehouse_url, db, tmp_path):
                                                        "reasons": "service"}, follow_redirects=False).status_code == 303
     load_landing(warehouse_url, "test-run")
     score, comment, reasons, language, channel, _ = raw_answer(db, survey)
-    assert (score, comment, reasons, language, channel) == (10, "Fast & friendly", ["service"], "en", "web")
+    assert (score, comment, reasons, language, channel) == (10, "Fast & friendly", ["service"], "en", "email")
 
 
 def test_landing_to_raw_latest_wins_dedupes_and_quarantines(warehouse_url, db):
@@ -131,7 +131,7 @@ def test_answer_to_a_survey_never_sent_is_quarantined(warehouse_url, db):
     assert raw_answer(db, sent)[0] == 10 and raw_answer(db, never) is None
     assert db.execute("select run_id, reason from raw.quarantine where source = 'landing.responses' "
                       "and payload->>'survey_id' = %s", (never,)).fetchall() == [
-        ("run-u1", "unknown survey_id (no send recorded)")]
+        ("run-u1", "unknown survey_id (no send, no 1C sale)")]
 
 
 def _drop(folder: Path, name: str, text: str) -> Path:
@@ -186,12 +186,12 @@ def test_file_drop_rejects_bad_files_with_reason(warehouse_url, db, tmp_path, mo
     assert results["d-not-utf8.csv"]["status"] == "rejected"
     quarantined = dict(db.execute("select source_key, reason from raw.quarantine where run_id = 'run-r'").fetchall())
     assert quarantined == {"c-some-bad.csv:3": "channel must be 1-32 chars of a-z 0-9 _ -",
-                           "c-some-bad.csv:5": "unknown survey_id (no send recorded)"}
+                           "c-some-bad.csv:5": "unknown survey_id (no send, no 1C sale)"}
     assert sorted(p.name for p in drop.glob("*.csv")) == []
 
 
 def test_the_latest_answer_wins_across_channels(warehouse_url, db, tmp_path):
-    """One rule for every channel (nps.responses.latest): an older kiosk answer does not replace a newer web one."""
+    """One rule for every channel (nps.responses.latest): an older kiosk answer does not replace a newer e-mail one."""
     survey = sid()
     add_sends(db, survey)
     db.execute("insert into landing.responses (survey_id, score, responded_at, signal) values (%s, 9, %s, 'submit')",
@@ -203,7 +203,7 @@ def test_the_latest_answer_wins_across_channels(warehouse_url, db, tmp_path):
         load_drop_dir(warehouse_url, T0 + timedelta(days=1), "run-x", tmp_path / "drop")
         return raw_answer(db, survey)[0::4]  # score, channel
 
-    assert kiosk("older.csv", 2, T0) == (9, "web")
+    assert kiosk("older.csv", 2, T0) == (9, "email")
     assert kiosk("newer.csv", 3, T0 + timedelta(hours=2)) == (3, "file:kiosk")
 
 

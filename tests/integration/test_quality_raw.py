@@ -185,8 +185,17 @@ def test_unknown_survey_id(qurl, conn):
                  (tz(1),))
     result = run(qurl, "unknown_survey", "raw_survey_answers")
     assert failures(result) == {("raw.survey_responses+survey_sends", "expect_column_values_to_not_be_null",
-                                 "first_sent_at", "critical")}
+                                 "known_survey_id", "critical")}
     assert result.critical_failures[0]["sample_keys"] == [{"survey_id": "forged"}]
+
+
+def test_an_answer_through_the_invoice_qr_code_has_no_send_and_is_known(qurl, conn):
+    """The survey of 1C sale s3, never e-mailed, answered through the QR code on its invoice: the gate passes it."""
+    from nps.tokens import sale_survey_id
+
+    conn.execute("insert into raw.survey_responses (survey_id, score, channel, responded_at) values (%s, 8, 'qr', %s)",
+                 (sale_survey_id("s3"), tz(1)))
+    assert failures(run(qurl, "qr_answer", "raw_survey_answers")) == set()
 
 
 def test_unknown_event_type(qurl, conn):

@@ -33,6 +33,29 @@ def test_expired_token():
     assert err.value.survey_id == "s-1"
 
 
+def test_non_ascii_signature_is_forged_not_a_crash():
+    token = tokens.mint("s-1", secret=SECRET)
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(token[:-1] + "é", secret=SECRET)
+
+
+def test_qr_token_is_bound_to_its_sale_and_is_no_email_token():
+    survey = tokens.sale_survey_id("0f8fad5b-d9cb-469f-a165-70867728950e")
+    assert survey == "sv5716e8448cde87a7af1b4768"  # dbt_project/macros/survey_id.sql of that ref
+    qr = tokens.mint_qr(survey, secret=SECRET)
+    assert tokens.verify_qr(qr, secret=SECRET) == survey and len(qr) == len(survey) + 23
+    other = tokens.sale_survey_id("1f8fad5b-d9cb-469f-a165-70867728950e")
+    email = tokens.mint(survey, secret=SECRET)
+    for bad in (other + qr[len(survey):], qr[:-1] + ("A" if qr[-1] != "A" else "B"), qr + "é", email,
+                f"{survey}.{email.rsplit('.', 1)[1]}"):
+        with pytest.raises(tokens.InvalidToken):
+            tokens.verify_qr(bad, secret=SECRET)
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify_qr(qr, secret="other")
+    with pytest.raises(tokens.InvalidToken):  # nor passes a QR token for an e-mail one
+        tokens.verify(qr, secret=SECRET)
+
+
 def test_simulated_clock(tmp_path, monkeypatch):
     path = tmp_path / "clock"
     instant = datetime(2026, 2, 3, 10, 0, tzinfo=UTC)

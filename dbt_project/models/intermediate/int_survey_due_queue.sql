@@ -1,9 +1,10 @@
 {{ config(materialized='view') }}
 -- The surveys to send on the sending day (`nps.as_of_date`, see macros/as_of_date.sql): the one eligibility rule.
--- Invites: due within the catch-up window, not cancelled, a valid and unsuppressed address, no invite yet, the
--- customer not surveyed in the last throttle_days, at most one per customer and day (latest purchase wins).
+-- Invites: due within the catch-up window, not cancelled, a valid and unsuppressed address, no invite yet, no answer
+-- yet (the QR code on the invoice is answered before the e-mail is due), the customer not surveyed in the last
+-- throttle_days, at most one per customer and day (latest purchase wins).
 -- Reminders: one, reminder_after_days after a sent invite, when there is no answer (in raw or landing) and no
--- unsubscribe.
+-- unsubscribe. An answer is one from any channel: one purchase, one answer.
 
 with params as (
     select {{ as_of_date() }} as as_of_date
@@ -56,6 +57,7 @@ due_invites as (
         and not candidates.has_no_email
         and not candidates.is_suppressed
         and not candidates.has_invite
+        and candidates.survey_id not in (select answered.survey_id from answered)
         and candidates.customer_ref not in (select throttled.customer_ref from throttled)
 ),
 

@@ -101,7 +101,8 @@ final as (
         responses.reason,
         responses.comment,
         responses.responded_at,
-        responses.responded_on
+        responses.responded_on,
+        responses.channel
     from surveys
     inner join purchases on surveys.survey_id = purchases.survey_id
     left join invites on surveys.survey_id = invites.survey_id

@@ -21,6 +21,7 @@ final as (
         reason,
         comment,
         language,
+        channel,
         delivery_bucket,
         delay_days,
         is_on_time,

@@ -3,11 +3,14 @@
 Per request the work is small on purpose: verify the HMAC token, parse a tiny form, one INSERT through an async
 pool (autocommit: one round trip). A GET never records an answer (mail scanners prefetch links); it logs a click.
 An answer keeps its audit trail (signal, webdriver flag, user agent, keyed client hash): the loader decides what counts.
+The same pages answer two links: the e-mail's (`/s/`, channel `email`) and the 1C invoice's QR code (`/q/`, channel
+`qr`, `nps.collector.qr`), whose picture 1C's print form fetches from `GET /qr/{sale_ref}.png` with a key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -15,13 +18,15 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import NamedTuple
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from nps import clock, tokens
-from nps.collector import pages
+from nps.collector import pages, qr
 from nps.collector.i18n import REASONS, choose
 from nps.collector.settings import CollectorSettings, from_env
 from nps.collector.spool import Spool
@@ -39,6 +44,14 @@ WEBDRIVER = {"1": True, "0": False}  # what the page's script reports; absent (n
 
 class BodyTooLarge(Exception):
     pass
+
+
+class Link(NamedTuple):
+    """A kind of survey link: its route, the channel its answers carry, its token check, its 404 page's text."""
+    route: str
+    channel: str
+    verify: Callable[[str], str]  # token -> survey id; raises tokens.InvalidToken / ExpiredToken
+    missing: str
 
 
 class RateLimiter:
@@ -103,6 +116,8 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
     headers = pages.SECURITY_HEADERS
     # a key of its own (derived from the token secret): the stored hash cannot be matched against tokens or raw IPs
     client_key = hmac.new(cfg.token_secret.encode(), b"nps client address", hashlib.sha256).digest()
+    email = Link("s", "email", lambda t: tokens.verify(t, secret=cfg.token_secret).survey_id, "missing")
+    scan = Link("q", "qr", lambda t: tokens.verify_qr(t, secret=cfg.token_secret), "missing_qr")
 
     async def replay_loop() -> None:
         while True:
@@ -143,18 +158,18 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
             return JSONResponse({"error": key}, status_code=status, headers=headers)
         return html(pages.message_page(lang, key, back), status)
 
-    def admit(request: Request, token: str) -> tuple[str, str | None, Response | None]:
-        """Every /s/ route's gate: (language, survey id, None), or the refusal to return (429 busy, 404 forged,
-        410 expired). Nothing is written before this passes."""
+    def admit(request: Request, token: str, link: Link) -> tuple[str, str | None, Response | None]:
+        """Every /s/ and /q/ route's gate: (language, survey id, None), or the refusal to return (429 busy, 404
+        forged, 410 expired). Nothing is written before this passes."""
         lang = lang_of(request)
         if not limiter.allow(client_ip(request)):
             return lang, None, problem(request, lang, "busy", 429)
         try:
-            return lang, tokens.verify(token, secret=cfg.token_secret).survey_id, None
+            return lang, link.verify(token), None
         except tokens.ExpiredToken:
             return lang, None, problem(request, lang, "expired", 410)
         except tokens.InvalidToken:
-            return lang, None, problem(request, lang, "missing", 404)
+            return lang, None, problem(request, lang, link.missing, 404)
 
     def client_ip(request: Request) -> str:
         return request.client.host if request.client else "?"
@@ -176,32 +191,34 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         ok = await store.ping()
         return JSONResponse({"status": "ok", "database": ok, "spool_pending": spool.pending()})
 
-    async def survey(request: Request) -> Response:
+    async def survey(request: Request, link: Link) -> Response:
         token = request.path_params["token"]
-        lang, survey_id, refusal = admit(request, token)
+        lang, survey_id, refusal = admit(request, token, link)
         if refusal:
             return refusal
         if request.query_params.get("thanks") == "1":
             return html(pages.message_page(lang, "thanks"))
-        await log_click(survey_id, None, request)
-        return html(pages.survey_page(token, lang))
+        if link is email:  # clicks are the e-mail funnel's; a scanned invoice is no e-mail click
+            await log_click(survey_id, None, request)
+        return html(pages.survey_page(token, lang, link.route))
 
-    async def survey_with_score(request: Request) -> Response:
+    async def survey_with_score(request: Request, link: Link) -> Response:
         token, score = request.path_params["token"], SCORES.get(request.path_params["score"])
-        lang, survey_id, refusal = admit(request, token)
+        lang, survey_id, refusal = admit(request, token, link)
         if refusal:
             return refusal
         if score is None:
-            return problem(request, lang, "missing", 404)
-        await log_click(survey_id, score, request)
-        return html(pages.score_page(token, lang, score, cfg.max_comment_chars))
+            return problem(request, lang, link.missing, 404)
+        if link is email:
+            await log_click(survey_id, score, request)
+        return html(pages.score_page(token, lang, score, cfg.max_comment_chars, link.route))
 
-    async def answer(request: Request) -> Response:
+    async def answer(request: Request, link: Link) -> Response:
         token = request.path_params["token"]
-        lang, survey_id, refusal = admit(request, token)
+        lang, survey_id, refusal = admit(request, token, link)
         if refusal:
             return refusal
-        back = pages.survey_url(token, lang)
+        back = pages.survey_url(token, lang, route=link.route)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/x-www-form-urlencoded":
             return problem(request, lang, "invalid", 415, back)
@@ -229,12 +246,54 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
             return problem(request, lang, "invalid", 422, back)
         row = {"survey_id": survey_id, "score": score, "comment": comment if comment.strip() else None,
                "reasons": reasons, "language": lang, "responded_at": clock.now(), "source": "web",
+               "channel": link.channel,
                "signal": signal, "webdriver": WEBDRIVER.get((form.get("webdriver") or [""])[0]),
                "user_agent": user_agent(request), "client_hash": client_hash(request)}
         stored = await store.write("responses", [row])
         if wants_json(request):
             return JSONResponse({"ok": True, "stored": stored}, headers=headers)
-        return RedirectResponse(f"{pages.survey_url(token, lang)}&thanks=1", status_code=303, headers=headers)
+        return RedirectResponse(f"{pages.survey_url(token, lang, route=link.route)}&thanks=1", status_code=303,
+                                headers=headers)
+
+    def qr_caller(request: Request) -> bool:
+        """HTTP Basic with NPS_QR_API_KEY as the password (any user name): what 1C's HTTPСоединение sends."""
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            password = base64.b64decode(value.strip(), validate=True).partition(b":")[2]
+        except ValueError:
+            return False
+        return hmac.compare_digest(password, cfg.qr_api_key.encode())
+
+    async def qr_code(request: Request) -> Response:
+        """GET /qr/{sale_ref}: the sale's scan link as JSON; /qr/{sale_ref}.svg or .png: its QR code. `?lang=`
+        fixes the page's language. A key, because anyone could otherwise mint links for any sale."""
+        if not cfg.qr_api_key:
+            log.error("GET /qr/ refused: NPS_QR_API_KEY is not set")
+            return JSONResponse({"error": "QR links are not configured"}, status_code=403)
+        if not qr_caller(request):
+            if not limiter.allow(client_ip(request)):  # someone guessing the key is slowed down like a flood
+                return JSONResponse({"error": "busy"}, status_code=429)
+            return JSONResponse({"error": "unauthorized"}, status_code=401,
+                                headers={"WWW-Authenticate": 'Basic realm="nps qr", charset="UTF-8"'})
+        ref, _, kind = request.path_params["sale"].partition(".")
+        lang = request.query_params.get("lang") or None
+        if lang is not None and lang not in LANGUAGES:
+            return JSONResponse({"error": f"lang must be one of {', '.join(LANGUAGES)}"}, status_code=422)
+        if kind and kind not in qr.MEDIA_TYPES:
+            return JSONResponse({"error": "use /qr/{sale_ref}, .svg or .png"}, status_code=404)
+        try:
+            ref = qr.sale_ref(ref)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        url = qr.link(ref, lang, cfg.public_base_url or None, cfg.token_secret)
+        no_store = {"Cache-Control": "no-store"}
+        if not kind:
+            return JSONResponse({"sale_ref": ref, "survey_id": tokens.sale_survey_id(ref), "url": url},
+                                headers=no_store)
+        image = await asyncio.to_thread(qr.image, url, kind)  # ~15 ms of CPU: off the event loop
+        return Response(image, media_type=qr.MEDIA_TYPES[kind], headers=no_store)
 
     async def sendgrid_events(request: Request) -> Response:
         if verifier is None:
@@ -270,12 +329,21 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
             seen.add(key)
         return JSONResponse({"received": len(events), "accepted": len(fresh)})
 
+    def via(link: Link, handler):
+        async def endpoint(request: Request) -> Response:
+            return await handler(request, link)
+        return endpoint
+
     # Plain Starlette routes (contract §6, exactly these): the handlers read the request themselves, so FastAPI's
     # per-request dependency solving would only cost time on the hot path.
     app.add_route("/healthz", healthz, methods=["GET"])
-    app.add_route("/s/{token}", survey, methods=["GET"])
-    app.add_route("/s/{token}/{score}", survey_with_score, methods=["GET"])
-    app.add_route("/s/{token}", answer, methods=["POST"])
+    app.add_route("/s/{token}", via(email, survey), methods=["GET"])
+    app.add_route("/s/{token}/{score}", via(email, survey_with_score), methods=["GET"])
+    app.add_route("/s/{token}", via(email, answer), methods=["POST"])
+    app.add_route("/q/{token}", via(scan, survey), methods=["GET"])
+    app.add_route("/q/{token}/{score}", via(scan, survey_with_score), methods=["GET"])
+    app.add_route("/q/{token}", via(scan, answer), methods=["POST"])
+    app.add_route("/qr/{sale}", qr_code, methods=["GET"])
     app.add_route("/webhooks/sendgrid", sendgrid_events, methods=["POST"])
     return app
 

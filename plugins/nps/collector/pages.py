@@ -59,16 +59,17 @@ def _page(lang: str, title: str, body: str, script: bool = False) -> str:
                             script=f"<script>{RECORD_SCORE_JS}</script>" if script else "")
 
 
-def survey_url(token: str, lang: str, score: int | None = None) -> str:
-    path = f"/s/{quote(token, safe='')}" + (f"/{score}" if score is not None else "")
+def survey_url(token: str, lang: str, score: int | None = None, route: str = "s") -> str:
+    """A survey page's path: `route` is `s` (the e-mail's links) or `q` (the invoice's QR code)."""
+    path = f"/{route}/{quote(token, safe='')}" + (f"/{score}" if score is not None else "")
     return f"{path}?lang={quote(lang)}"
 
 
-def survey_page(token: str, lang: str) -> str:
-    """GET /s/{token}: the 0–10 scale as links to the score page (works without JavaScript)."""
+def survey_page(token: str, lang: str, route: str = "s") -> str:
+    """GET /s/{token} (and /q/): the 0–10 scale as links to the score page (works without JavaScript)."""
     t = TEXTS[lang]
     links = "".join(
-        f'<a href="{escape(survey_url(token, lang, n))}" aria-label="{escape(t["your_score"])}: {n}">{n}</a>'
+        f'<a href="{escape(survey_url(token, lang, n, route))}" aria-label="{escape(t["your_score"])}: {n}">{n}</a>'
         for n in range(11))
     body = (f'<h1 id="q">{escape(t["question"])}</h1>'
             f'<nav class="scale" aria-labelledby="q">{links}</nav>'
@@ -77,9 +78,9 @@ def survey_page(token: str, lang: str) -> str:
     return _page(lang, t["title"], body)
 
 
-def score_page(token: str, lang: str, score: int | None, max_comment: int) -> str:
-    """GET /s/{token}/{score}: the chosen score, reasons and a comment box. The script records the score once a
-    person is seen (RECORD_SCORE_JS)."""
+def score_page(token: str, lang: str, score: int | None, max_comment: int, route: str = "s") -> str:
+    """GET /s/{token}/{score} (and /q/): the chosen score, reasons and a comment box. The script records the score
+    once a person is seen (RECORD_SCORE_JS)."""
     t = TEXTS[lang]
     radios = "".join(
         f'<label><input type="radio" name="score" value="{n}"{" checked" if n == score else ""} required>'
@@ -87,7 +88,7 @@ def score_page(token: str, lang: str, score: int | None, max_comment: int) -> st
     reasons = "".join(
         f'<label><input type="checkbox" name="reasons" value="{code}"> {escape(t[code])}</label>'
         for code in REASONS)
-    action = escape(survey_url(token, lang))
+    action = escape(survey_url(token, lang, route=route))
     body = (
         f'<form id="f" method="post" action="{action}" data-score="{"" if score is None else score}" '
         f'data-saved="{escape(t["saved"])}">'

@@ -27,6 +27,8 @@ class CollectorSettings:
     db_timeout_s: float = 2.0             # wait for a pooled connection before spooling
     replay_interval_s: float = 5.0        # background spool replay period
     default_language: str = "uk"
+    public_base_url: str = ""             # the scan links' origin (NPS_COLLECTOR_BASE_URL), never the request's Host
+    qr_api_key: str = ""                  # HTTP Basic password of GET /qr/ (1C's print form); empty: the route is off
 
 
 def from_env(**overrides) -> CollectorSettings:
@@ -47,6 +49,8 @@ def from_env(**overrides) -> CollectorSettings:
         rate_limit_per_minute=env_int("NPS_COLLECTOR_RATE_LIMIT", 60),
         pool_max=env_int("NPS_COLLECTOR_POOL_MAX", 8),
         default_language=os.environ.get("NPS_COLLECTOR_DEFAULT_LANGUAGE", "uk"),
+        public_base_url=nps_settings().collector_base_url,
+        qr_api_key=os.environ.get("NPS_QR_API_KEY", "").strip(),
     )
     values.update(overrides)
     return CollectorSettings(**values)

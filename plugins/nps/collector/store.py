@@ -24,9 +24,9 @@ UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OS
 
 SQL = {
     "responses": "insert into landing.responses (survey_id, score, comment, reasons, language, responded_at, source, "
-                 "signal, webdriver, user_agent, client_hash) "
+                 "channel, signal, webdriver, user_agent, client_hash) "
                  "values (%(survey_id)s, %(score)s, %(comment)s, %(reasons)s, %(language)s, %(responded_at)s, "
-                 "%(source)s, %(signal)s, %(webdriver)s, %(user_agent)s, %(client_hash)s)",
+                 "%(source)s, %(channel)s, %(signal)s, %(webdriver)s, %(user_agent)s, %(client_hash)s)",
     "clicks": "insert into landing.clicks (survey_id, score, clicked_at, user_agent) "
               "values (%(survey_id)s, %(score)s, %(clicked_at)s, %(user_agent)s)",
     "sendgrid_events": "insert into landing.sendgrid_events (sg_event_id, event, payload) "
@@ -37,11 +37,11 @@ SQL = {
 # A whole batch as one statement: the rows travel as one JSON array (parsed once, planned once, one round trip).
 BULK_SQL = {
     "responses": "insert into landing.responses (survey_id, score, comment, reasons, language, responded_at, source, "
-                 "signal, webdriver, user_agent, client_hash) "
+                 "channel, signal, webdriver, user_agent, client_hash) "
                  "select survey_id, score, comment, coalesce(reasons, '{}'), language, responded_at, source, "
-                 "signal, webdriver, user_agent, client_hash "
+                 "channel, signal, webdriver, user_agent, client_hash "
                  "from jsonb_to_recordset(%s::jsonb) as r(survey_id text, score smallint, comment text, "
-                 "reasons text[], language text, responded_at timestamptz, source text, signal text, "
+                 "reasons text[], language text, responded_at timestamptz, source text, channel text, signal text, "
                  "webdriver boolean, user_agent text, client_hash text)",
     "clicks": "insert into landing.clicks (survey_id, score, clicked_at, user_agent) "
               "select survey_id, score, clicked_at, user_agent from jsonb_to_recordset(%s::jsonb) "
@@ -59,6 +59,7 @@ def _for_db(table: str, row: dict, replayed: bool) -> dict:
     row = dict(row)
     if table == "responses":
         row["source"] = "spool" if replayed else row.get("source", "web")
+        row.setdefault("channel", "email")  # spool lines from before the QR code were all e-mail answers
         for audit in ("signal", "webdriver", "user_agent", "client_hash"):  # absent from older spool lines
             row.setdefault(audit, None)
         if isinstance(row["responded_at"], str):

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from nps.config import settings
 from nps.quality.settings import QualitySettings
+from nps.tokens import sale_survey_id_sql
 
 EARLIEST = datetime(2000, 1, 1)       # 1C's empty date is 0001-01-01: anything before 2000 is a bad conversion
-MACRO = re.compile(r"normalize_spelling\((\w+)\)")
+MACRO = re.compile(r"\b(normalize_spelling|survey_id)\((\w+)\)")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ def normalize_spelling_sql(expr: str) -> str:
             f"'         ''''''''   '), '\\s+', ' ', 'g')), '')")
 
 
+MACROS = {"normalize_spelling": normalize_spelling_sql, "survey_id": sale_survey_id_sql}
+
+
 def seed_spellings(seed: Path | None) -> list[str] | None:
     """Every spelling and canonical name in the dbt region seed (as written); None when the seed is not there."""
     if seed is None or not seed.exists():
@@ -46,13 +50,14 @@ def seed_spellings(seed: Path | None) -> list[str] | None:
 
 
 def load(name: str, parameters: dict) -> Suite:
-    """The suite in `expectations/<name>/`, its asset queries' `normalize_spelling(column)` expanded."""
+    """The suite in `expectations/<name>/`, its asset queries' `normalize_spelling(column)` and `survey_id(column)`
+    (a 1C sale's survey, `nps.tokens.sale_survey_id_sql`) expanded."""
     folder = settings().expectations_dir / name
     parts = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))]
     for part in parts:
         asset = part["meta"]["asset"]
         if "query" in asset:
-            asset["query"] = MACRO.sub(lambda m: normalize_spelling_sql(m.group(1)), asset["query"])
+            asset["query"] = MACRO.sub(lambda m: MACROS[m.group(1)](m.group(2)), asset["query"])
     return Suite(name, tuple(parts), parameters)
 
 

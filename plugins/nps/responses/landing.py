@@ -9,6 +9,7 @@ import os
 import psycopg
 
 from nps.collector.pages import HUMAN_SIGNALS
+from nps.config import settings
 from nps.responses import latest
 from nps.responses.known import UNKNOWN_SURVEY, unknown_surveys
 from nps.tokens import SURVEY_ID
@@ -18,6 +19,9 @@ log = logging.getLogger(__name__)
 # Mail security gateways open the e-mail's links in a browser that runs the page's script (issue 25 #4).
 SCANNER_AGENTS = r"bot\M|crawl|spider|scan|headless|preview|proofpoint|mimecast|barracuda|safelinks"
 BURST_S = 30  # other scores of one survey opened from one client within this many seconds: every link was opened
+# A QR answer can come before the night's extract brings its sale: it stays in landing (the watermark waits) and is
+# read again each run, for as long as missed runs are caught up (NPS_CATCH_UP_DAYS); then it is an unknown survey.
+WAITING = "waiting for its 1C sale"
 
 # The one rule for whether a landing answer `l` counts: a person was seen (a human signal), the agent is no known
 # scanner, and it is no burst (a submit is judged alone: a person may change the score on the form).
@@ -43,11 +47,12 @@ def _watermark(conn: psycopg.Connection, source: str) -> int:
     return int(row[0] or 0)
 
 
-def _advance(conn: psycopg.Connection, source: str, table: str, old: int) -> int:
+def _advance(conn: psycopg.Connection, source: str, table: str, old: int, hold: int | None = None) -> int:
+    """Move the watermark past what settled, but not past `hold` (a row to read again next run)."""
     new = conn.execute(
         f"select coalesce(max(id), 0) from {table} where id > %s and received_at < now() - make_interval(secs => %s)",
         (old, settle_seconds())).fetchone()[0]
-    new = max(old, new)
+    new = max(old, new if hold is None else min(new, hold - 1))
     conn.execute("update raw.load_state set watermark = %s, updated_at = now() where source = %s", (str(new), source))
     return new
 
@@ -64,23 +69,30 @@ def load_responses(conn: psycopg.Connection, run_id: str | None = None) -> dict:
         """, {"wm": wm, "re": SURVEY_ID.pattern, "human": list(HUMAN_SIGNALS), "scanner": SCANNER_AGENTS,
               "burst": BURST_S})
         ids = [r[0] for r in conn.execute("select distinct survey_id from _answers where problem is null")]
-        conn.execute("update _answers set problem = %s where problem is null and survey_id = any(%s)",
-                     (UNKNOWN_SURVEY, list(unknown_surveys(conn, ids))))
+        conn.execute("""
+            update _answers set problem = case
+                when channel = 'qr' and received_at > now() - make_interval(days => %(wait)s) then %(waiting)s
+                else %(unknown)s end
+            where problem is null and survey_id = any(%(ids)s)
+        """, {"wait": settings().catch_up_days, "waiting": WAITING, "unknown": UNKNOWN_SURVEY,
+              "ids": list(unknown_surveys(conn, ids))})
         quarantined = conn.execute("""
             insert into raw.quarantine (source, source_key, reason, payload, run_id)
             select %(source)s, a.id::text, a.problem, to_jsonb(a) - 'problem' - 'counts', %(run_id)s from _answers a
-            where a.problem is not null
+            where a.problem is not null and a.problem <> %(waiting)s
               and not exists (select 1 from raw.quarantine q where q.source = %(source)s and q.source_key = a.id::text)
-        """, {"source": source, "run_id": run_id}).rowcount
+        """, {"source": source, "run_id": run_id, "waiting": WAITING}).rowcount
         not_counted = conn.execute("select count(*) from _answers where problem is null and not counts").fetchone()[0]
+        waiting, hold = conn.execute("select count(*), min(id) from _answers where problem = %s",
+                                     (WAITING,)).fetchone()
         answers = conn.execute("""
-            select coalesce(jsonb_agg(to_jsonb(a) || '{"channel": "web"}' order by a.id), '[]') from _answers a
+            select coalesce(jsonb_agg(to_jsonb(a) order by a.id), '[]') from _answers a
             where a.problem is null and a.counts
         """).fetchone()[0]
         upserted = latest.upsert(conn, answers)
-        new = _advance(conn, source, "landing.responses", wm)
+        new = _advance(conn, source, "landing.responses", wm, hold)
     return {"responses_upserted": upserted, "responses_quarantined": quarantined,
-            "responses_not_counted": not_counted, "responses_watermark": new}
+            "responses_not_counted": not_counted, "responses_waiting": waiting, "responses_watermark": new}
 
 
 def load_clicks(conn: psycopg.Connection, run_id: str | None = None) -> dict:

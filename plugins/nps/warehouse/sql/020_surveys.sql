@@ -18,6 +18,8 @@ alter table landing.responses add column if not exists signal text;        -- po
 alter table landing.responses add column if not exists webdriver boolean;  -- navigator.webdriver as the page saw it
 alter table landing.responses add column if not exists user_agent text;
 alter table landing.responses add column if not exists client_hash text;   -- HMAC of the client address, never the IP
+-- The link an answer came through (issue 23): email (/s/) | qr (/q/, the 1C invoice); earlier rows were all e-mail's.
+alter table landing.responses add column if not exists channel text not null default 'email';
 
 create table if not exists landing.clicks (
     id              bigserial primary key,
@@ -62,10 +64,22 @@ create table if not exists raw.survey_responses (
     comment         text,
     reasons         text[] not null default '{}',
     language        text,
-    channel         text not null default 'web',   -- web | file:<name>
+    channel         text not null default 'email', -- email | qr | kiosk | web | file:<name>
     responded_at    timestamptz not null,
     _loaded_at      timestamptz not null default now()
 );
+-- Before issue 23 every collector answer was stored as 'web', though each came through an e-mail link: they become
+-- 'email' once, while the column still has its old default (a later 'web' answer must stay 'web').
+do $$
+begin
+    if exists (select 1 from information_schema.columns
+               where table_schema = 'raw' and table_name = 'survey_responses' and column_name = 'channel'
+                 and column_default = '''web''::text') then
+        update raw.survey_responses set channel = 'email' where channel = 'web';
+        alter table raw.survey_responses alter column channel set default 'email';
+    end if;
+end
+$$;
 
 create table if not exists raw.survey_clicks (
     landing_id      bigint primary key,
