@@ -53,7 +53,9 @@ def superset(bi_db_url: str, home: Path, port: int) -> Iterator[str]:
 
 
 LOADING_JS = """() => document.querySelectorAll('[data-test="loading-indicator"], .loading').length"""
-SNAPSHOT_JS = """() => [...document.querySelectorAll('[data-test="chart-grid-component"]')].map(el => {
+SNAPSHOT_JS = """() => [...document.querySelectorAll('[data-test="chart-grid-component"]')]
+  .filter(el => el.checkVisibility())  // the charts of the open tab
+  .map(el => {
     // how much the chart drew: non-transparent pixels of its canvases, every 7th sampled
     let drawn = 0;
     for (const canvas of el.querySelectorAll('canvas')) {
@@ -64,7 +66,9 @@ SNAPSHOT_JS = """() => [...document.querySelectorAll('[data-test="chart-grid-com
     return {title: el.querySelector('[data-test="editable-title"]')?.innerText ?? '',
             text: el.querySelector('[data-test="chart-container"]')?.innerText ?? '',
             drawn_pixels: drawn,
-            error: alert ? alert.innerText : null};
+            error: alert ? alert.innerText : null,
+            rows: [...el.querySelectorAll('tr')].map(tr => [...tr.children].map(cell =>
+                [cell.innerText.trim(), getComputedStyle(cell).backgroundColor]))};
 })"""
 
 
@@ -74,12 +78,26 @@ class RenderedChart:
     text: str  # what the chart shows as text (big numbers, table cells); ECharts draw on a canvas
     drawn_pixels: int  # non-transparent pixels (sampled) on the chart's canvases: 0 when it drew nothing
     error: str | None
+    rows: list[list[list[str]]]  # its tables' rows (header rows too): each cell as [text, CSS background colour]
+
+    def cells(self) -> list[list[str]]:
+        return [[text for text, _background in row] for row in self.rows]
 
 
-def render_dashboard(base: str, screenshot: Path | None = None, timeout_s: float = 90) -> list[RenderedChart]:
-    """Log in as admin, open the dashboard, wait until no chart is loading, return what each chart shows."""
+def coloured(background: str) -> bool:
+    return background not in ("rgba(0, 0, 0, 0)", "transparent")
+
+
+def render_dashboard(base: str, screenshot: Path | None = None, timeout_s: float = 90, *,
+                     username: str = bi.ADMIN_USER, password: str | None = None,
+                     tab: str | None = None) -> list[RenderedChart]:
+    """Log in, open the dashboard (and `tab`, else the first), wait until no chart is loading, return what each chart
+    of the tab shows."""
     from playwright.sync_api import sync_playwright
 
+    spec = bi.load_spec()
+    tab = tab or next(iter(spec["tabs"]))
+    expected = sum(len(row) for row in spec["tabs"][tab])
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -89,13 +107,14 @@ def render_dashboard(base: str, screenshot: Path | None = None, timeout_s: float
             form = context.request.get(f"{base}/login/").text()
             csrf = re.search(r'id="csrf_token"\s+value="([^"]+)"', form)
             assert csrf, "no csrf_token in Superset's login page"
-            context.request.post(f"{base}/login/", form={"username": bi.ADMIN_USER, "password": bi.admin_password(),
+            context.request.post(f"{base}/login/", form={"username": username,
+                                                         "password": password or bi.admin_password(),
                                                          "csrf_token": csrf.group(1)})
             me = context.request.get(f"{base}/api/v1/me/")
-            assert me.ok, f"login as {bi.ADMIN_USER} failed: /api/v1/me/ answered {me.status}"
+            assert me.ok, f"login as {username} failed: /api/v1/me/ answered {me.status}"
             page = context.new_page()
             page.goto(f"{bi.dashboard_url(base)}?standalone=1")
-            expected = len(bi.load_spec()["charts"])
+            page.get_by_role("tab", name=tab).click()
             # Superset re-renders the whole grid once its language pack arrives: wait until every chart is there,
             # none is loading and what they show stays the same for two looks 1.5 s apart (ECharts animate too)
             charts, previous = [], None

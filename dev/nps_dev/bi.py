@@ -3,21 +3,29 @@
 `bi/dashboard.yaml` is the dashboard's definition; this module turns it into Superset's import bundle (a ZIP of
 database, dataset, chart and dashboard YAML files, Superset's v1 export format), sets up Superset's metadata database
 (migrations, roles, the admin login) once per Superset version, imports the bundle (bi/import_assets.py, overwriting
-what an earlier import made: the UUIDs are derived from the names), and serves Superset with gunicorn.
+what an earlier import made: the UUIDs are derived from the names), gives every regional manager of the region seed
+a login that sees only their oblasts (row-level security), and serves Superset with gunicorn.
 
-    nps bi setup              migrate Superset's metadata, create the admin, import the dashboard
+    nps bi setup              migrate Superset's metadata, create the admin, import the dashboard, the managers' logins
     nps bi serve [--port N]   setup, then serve on 127.0.0.1 (NPS_BI_PORT, default 8088; --host 0.0.0.0 in compose)
     nps bi bundle OUT.zip     write the import bundle (e.g. for docker-compose's Superset: Dashboards > Import)
+    nps bi managers           the regional managers' logins, passwords and oblasts
 
 Environment (written by `nps env`): NPS_BI_DB_URL (the warehouse as nps_bi), SUPERSET_SECRET_KEY, NPS_BI_HOME
 (Superset's SQLite metadata and logs), SUPERSET_CONFIG_PATH (bi/superset_config.py), NPS_BI_VENV (default .venv-bi),
-SUPERSET_ADMIN_PASSWORD (default `admin`, for the local tool; set it in production).
+SUPERSET_ADMIN_PASSWORD (default `admin`, for the local tool; set it in production). A manager's password is derived
+from SUPERSET_SECRET_KEY and the login (`nps bi managers` prints them), so none is stored or committed.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import csv
+import hashlib
+import hmac
 import io
+import json
 import logging
 import os
 import subprocess
@@ -37,8 +45,11 @@ log = logging.getLogger(__name__)
 
 SPEC_PATH = REPO_ROOT / "bi" / "dashboard.yaml"
 MARTS_YAML = REPO_ROOT / "dbt_project" / "models" / "marts" / "_marts.yml"
+MANAGERS_CSV = REPO_ROOT / "dbt_project" / "seeds" / "region_managers.csv"
 MARTS_SCHEMA = "marts"
 ADMIN_USER = "admin"
+VIEWER_ROLE = "NPS viewer"  # Gamma + read on the dashboard's datasets: what a regional manager holds besides RLS
+MANAGER_ROLE_PREFIX = "NPS oblasts: "  # one role per manager, carrying their row-level-security filter
 _NAMESPACE = uuid.UUID("3f0c2a51-5b1e-4c55-9a51-6e70732d6269")  # fixed: the same names give the same UUIDs
 _TEMPORAL_TYPES = ("date", "timestamp")
 
@@ -56,12 +67,16 @@ def load_spec(path: Path = SPEC_PATH) -> dict:
 
 
 def check_spec(spec: dict, path: Path = SPEC_PATH) -> dict:
-    """Every chart in the layout exists and reads a defined dataset; rows fit Superset's 12-column grid."""
-    for row in spec["layout"]:
-        for key, _width in row:
+    """Every chart in the tabs exists, is placed once and reads a defined dataset; rows fit Superset's 12-column grid."""
+    placed = []
+    for row in (row for rows in spec["tabs"].values() for row in rows):
+        for key, *_size in row:
             if key not in spec["charts"]:
-                raise BiError(f"{path}: layout names chart {key!r}, which is not under charts:")
-        if sum(width for _key, width in row) > 12:
+                raise BiError(f"{path}: tabs name chart {key!r}, which is not under charts:")
+            if key in placed:
+                raise BiError(f"{path}: chart {key!r} is placed twice")
+            placed.append(key)
+        if sum(width for _key, width, *_size in row) > 12:
             raise BiError(f"{path}: a layout row is wider than 12 columns: {row}")
     for key, chart in spec["charts"].items():
         if chart["dataset"] not in spec["datasets"]:
@@ -96,10 +111,14 @@ def _dataset(name: str, spec: dict, columns_by_mart: dict[str, list[dict]], data
             raise BiError(f"dataset {name!r}: {spec['table']!r} is not a mart in {MARTS_YAML}")
         columns = [_column(c["name"], c["type"], c["description"]) for c in columns_by_mart[spec["table"]]]
         table_name, sql = spec["table"], None
+        if "where" in spec:  # a virtual dataset: the mart's rows that this dashboard may show
+            table_name, sql = name, f"select * from {MARTS_SCHEMA}.{spec['table']} where {spec['where']}"
     else:
         columns = [_column(col, sql_type, None) for col, sql_type in spec["columns"].items()]
         table_name, sql = name, spec["sql"]
     temporal = [c["column_name"] for c in columns if c["is_dttm"]]
+    columns += [{**_column(col, "text", None), "expression": expression}
+                for col, expression in spec.get("expressions", {}).items()]
     metrics = [{"metric_name": key, "verbose_name": m.get("label"), "expression": m["sql"], "metric_type": None,
                 "description": m.get("description"), "d3format": m.get("format"), "extra": None,
                 "warning_text": None} for key, m in spec.get("metrics", {}).items()]
@@ -119,26 +138,31 @@ def _chart(key: str, chart: dict) -> dict:
 
 
 def _position(spec: dict) -> dict:
-    """Superset's layout tree: ROOT -> GRID -> ROW -> CHART, a row per line of `layout`."""
+    """Superset's layout tree: ROOT -> TABS -> TAB -> ROW -> CHART, a tab per entry of `tabs`, a row per line."""
     position: dict = {"DASHBOARD_VERSION_KEY": "v2",
-                      "ROOT_ID": {"id": "ROOT_ID", "type": "ROOT", "children": ["GRID_ID"]},
-                      "GRID_ID": {"id": "GRID_ID", "type": "GRID", "children": [], "parents": ["ROOT_ID"]},
+                      "ROOT_ID": {"id": "ROOT_ID", "type": "ROOT", "children": ["TABS-nps"]},
+                      "TABS-nps": {"id": "TABS-nps", "type": "TABS", "children": [], "parents": ["ROOT_ID"]},
                       "HEADER_ID": {"id": "HEADER_ID", "type": "HEADER", "meta": {"text": spec["title"]}}}
-    for i, row in enumerate(spec["layout"]):
-        row_id = f"ROW-{i}"
-        position["GRID_ID"]["children"].append(row_id)
-        position[row_id] = {"id": row_id, "type": "ROW", "children": [], "parents": ["ROOT_ID", "GRID_ID"],
-                            "meta": {"background": "BACKGROUND_TRANSPARENT"}}
-        for key, width in row:
-            chart_id = f"CHART-{key}"
-            position[row_id]["children"].append(chart_id)
-            height = 25 if spec["charts"][key]["viz_type"].startswith("big_number") else 55
-            position[chart_id] = {"id": chart_id, "type": "CHART", "children": [],
-                                  "parents": ["ROOT_ID", "GRID_ID", row_id],
-                                  # chartId: a placeholder, the import maps the uuid to the real id
-                                  "meta": {"uuid": _uuid("chart", key), "chartId": len(position),
-                                           "sliceName": spec["charts"][key]["title"], "width": width,
-                                           "height": height}}
+    for t, (title, rows) in enumerate(spec["tabs"].items()):
+        tab_id = f"TAB-{t}"
+        position["TABS-nps"]["children"].append(tab_id)
+        position[tab_id] = {"id": tab_id, "type": "TAB", "children": [], "parents": ["ROOT_ID", "TABS-nps"],
+                            "meta": {"text": title, "defaultText": title, "placeholder": title}}
+        for i, row in enumerate(rows):
+            row_id = f"ROW-{t}-{i}"
+            position[tab_id]["children"].append(row_id)
+            position[row_id] = {"id": row_id, "type": "ROW", "children": [],
+                                "parents": ["ROOT_ID", "TABS-nps", tab_id], "meta": {"background": "BACKGROUND_TRANSPARENT"}}
+            for key, width, *size in row:
+                chart_id = f"CHART-{key}"
+                position[row_id]["children"].append(chart_id)
+                height = size[0] if size else 25 if spec["charts"][key]["viz_type"].startswith("big_number") else 55
+                position[chart_id] = {"id": chart_id, "type": "CHART", "children": [],
+                                      "parents": ["ROOT_ID", "TABS-nps", tab_id, row_id],
+                                      # chartId: a placeholder, the import maps the uuid to the real id
+                                      "meta": {"uuid": _uuid("chart", key), "chartId": len(position),
+                                               "sliceName": spec["charts"][key]["title"], "width": width,
+                                               "height": height}}
     return position
 
 
@@ -174,6 +198,47 @@ def bundle(db_url: str, spec: dict | None = None, kind: str = "Dashboard") -> by
         for name, content in files.items():
             archive.writestr(f"nps_dashboard/{name}", yaml.safe_dump(content, allow_unicode=True, sort_keys=False))
     return buffer.getvalue()
+
+
+# --- regional managers: a login each, their oblasts only ----------------------------------------------------------
+
+def managers(path: Path = MANAGERS_CSV) -> list[dict]:
+    """One login per manager of the region seed (the e-mail's local part), with the oblasts they answer for."""
+    by_email: dict[str, dict] = {}
+    with path.open(encoding="utf-8", newline="") as seed:
+        for row in csv.DictReader(seed):
+            first, _, last = row["manager_name"].partition(" ")
+            manager = by_email.setdefault(row["manager_email"], {
+                "username": row["manager_email"].split("@")[0], "email": row["manager_email"],
+                "first_name": first, "last_name": last or first, "regions": []})
+            manager["regions"].append(row["region"])
+    return sorted(by_email.values(), key=lambda m: m["username"])
+
+
+def manager_password(username: str) -> str:
+    """Derived from SUPERSET_SECRET_KEY: the same at every setup, stored nowhere but as Superset's hash."""
+    secret = _env()["SUPERSET_SECRET_KEY"].encode()
+    digest = hmac.new(secret, f"nps-bi-manager:{username}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:16]
+
+
+def regional_datasets(spec: dict) -> list[str]:
+    """Datasets with a `region` column: the ones a manager sees filtered to their oblasts."""
+    columns_by_mart = {mart: {c["name"] for c in columns} for mart, columns in mart_columns().items()}
+    return [name for name, dataset in spec["datasets"].items()
+            if "region" in (columns_by_mart[dataset["table"]] if "table" in dataset else dataset["columns"])]
+
+
+def access(spec: dict | None = None) -> dict:
+    """What bi/import_assets.py makes of the managers: the viewer role's datasets, the RLS filters and the logins."""
+    spec = spec or load_spec()
+    people = []
+    for manager in managers():
+        oblasts = ", ".join("'" + region.replace("'", "''") + "'" for region in manager["regions"])
+        people.append({**manager, "password": manager_password(manager["username"]), "clause": f"region in ({oblasts})"})
+    return {"viewer_role": VIEWER_ROLE, "manager_role_prefix": MANAGER_ROLE_PREFIX,
+            "datasets": [_uuid("dataset", name) for name in spec["datasets"]],
+            "regional_datasets": [_uuid("dataset", name) for name in regional_datasets(spec)], "managers": people}
 
 
 # --- running Superset ---------------------------------------------------------------------------------------------
@@ -241,8 +306,12 @@ def setup() -> Path:
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         path = Path(tmp) / "nps_dashboard.zip"  # holds the nps_bi password: private dir, deleted at once
         path.write_bytes(bundle(env["NPS_BI_DB_URL"], kind="assets"))
-        _run("python", str(REPO_ROOT / "bi" / "import_assets.py"), str(path), ADMIN_USER, env=env, log_file=log_file)
-    log.info("dashboard imported from %s", SPEC_PATH.relative_to(REPO_ROOT))
+        logins = Path(tmp) / "access.json"  # the managers' passwords, likewise
+        logins.write_text(json.dumps(access(), ensure_ascii=False), encoding="utf-8")
+        _run("python", str(REPO_ROOT / "bi" / "import_assets.py"), str(path), ADMIN_USER, str(logins), env=env,
+             log_file=log_file)
+    log.info("dashboard imported from %s, logins of %d regional managers", SPEC_PATH.relative_to(REPO_ROOT),
+             len(managers()))
     return log_file
 
 
@@ -256,7 +325,8 @@ def serve(port: int, host: str = "127.0.0.1") -> int:
     env = _env()
     setup()
     shown = "the password in SUPERSET_ADMIN_PASSWORD" if os.environ.get("SUPERSET_ADMIN_PASSWORD") else "admin"
-    print(f">> Superset on {dashboard_url(f'http://127.0.0.1:{port}')}  (login: {ADMIN_USER} / {shown})", flush=True)
+    print(f">> Superset on {dashboard_url(f'http://127.0.0.1:{port}')}  (login: {ADMIN_USER} / {shown}; "
+          "regional managers' logins: nps bi managers)", flush=True)
     command = serve_command(port, host)
     os.execve(command[0], command, env)
     return 0  # not reached
@@ -271,12 +341,16 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument("--host", default="127.0.0.1")
     out = sub.add_parser("bundle", help="write the dashboard's import bundle (ZIP)")
     out.add_argument("path", type=Path)
+    sub.add_parser("managers", help="the regional managers' logins, passwords and oblasts")
     args = parser.parse_args(argv)
     try:
         if args.verb == "setup":
             print(f"Superset set up; log: {setup()}")
         elif args.verb == "serve":
             return serve(args.port, args.host)
+        elif args.verb == "managers":
+            for manager in managers():
+                print(f"{manager['username']} / {manager_password(manager['username'])}: {', '.join(manager['regions'])}")
         else:
             args.path.write_bytes(bundle(_env()["NPS_BI_DB_URL"]))
             args.path.chmod(0o600)

@@ -1,92 +1,32 @@
 """Issue 24 (items 1-2): what answering customers bought before and after their answer, and the repurchase marts built
 on it, against the same numbers recomputed here in Python from a generated dataset.
 
-The dbt test dataset (tests/dbt_dataset.py: answers January to April 2026) gets months of later 1C sales on top:
-new orders, cancelled ones, one in dollars, sales without an order, and later shipments of a surveyed order (no
-repurchase), plus detractor cases closed within their SLA, late, open or missing. One `dbt build` as of 2026-08-20
-leaves every 90-day window closed and only the earliest answers' 180-day windows, so both sides of the maturity rule
-are exercised. The statistics are recomputed with Python's math (erfc for the p-value), not with the dbt macros.
+The dbt test dataset gets months of later 1C sales and detractor cases on top (tests/repurchase_support.py); one
+`dbt build` as of 2026-08-20 leaves every 90-day window closed and only the earliest answers' 180-day windows, so
+both sides of the maturity rule are exercised. The statistics are recomputed with Python's math (erfc for the
+p-value), not with the dbt macros.
 """
 
 from __future__ import annotations
 
 import math
-import random
-import uuid
 from collections import Counter, defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
-import psycopg
 import pytest
-from dbt_dataset import KYIV, Dataset, generate, latest_answers, load, survey_id
-from repurchase_support import add_cases, insert, reset, select_rows
+from dbt_dataset import KYIV, Dataset, latest_answers, survey_id
+from repurchase_support import AS_OF_DAY, built_marts
 
-from nps import transform
-
-AS_OF = datetime(2026, 8, 20, 4, 0, tzinfo=UTC)   # 07:00 in Kyiv: the build's day is 2026-08-20
-AS_OF_DAY = date(2026, 8, 20)
 WINDOWS = (90, 180)
 UAH = ("UAH", "980")
 Z = 1.96
 
 
-def add_later_sales(ds: Dataset, rng: random.Random) -> list[dict]:
-    """1C sales after the generated quarter, up to the day before the build (nothing from the future)."""
-    latest = latest_answers(ds)
-    sales_by_ref = {s["ref_key"]: s for s in ds.sales}
-    extra = []
-
-    def ref() -> str:
-        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-    def sale(customer_ref: str, at: datetime, order_ref: str | None, **kw) -> None:
-        extra.append({"ref_key": ref(), "number": f"РН-X{len(extra)}",
-                      "sale_date": at, "order_ref": order_ref, "customer_ref": customer_ref,
-                      "amount": kw.get("amount", 100 * rng.randint(1, 60)), "currency": kw.get("currency", "980"),
-                      "posted": kw.get("posted", True), "deletion_mark": kw.get("deletion_mark", False)})
-
-    span = (datetime(2026, 8, 19, 18) - datetime(2026, 2, 1)).total_seconds()
-    for customer in ds.customers:
-        for _ in range(rng.choice([0, 0, 0, 1, 1, 2, 3, 5])):
-            at = datetime(2026, 2, 1) + timedelta(seconds=rng.randrange(int(span)))
-            fate = rng.random()
-            if fate < 0.06:
-                sale(customer["ref_key"], at, ref(), deletion_mark=True)    # cancelled: never counts
-            elif fate < 0.09:
-                sale(customer["ref_key"], at, ref(), currency="USD")        # an order, no UAH revenue
-            elif fate < 0.15:
-                sale(customer["ref_key"], at, None, currency="UAH")                     # a sale without an order
-            else:
-                sale(customer["ref_key"], at, ref())
-    # the rest of a surveyed order shipped after the answer: the same order, no repurchase
-    for sid, answer in list(latest.items())[::9]:
-        surveyed = next(s for ref, s in sales_by_ref.items() if survey_id(ref) == sid)
-        if surveyed["order_ref"]:
-            at = answer["responded_at"].astimezone(KYIV).replace(tzinfo=None) + timedelta(days=3)
-            sale(surveyed["customer_ref"], at, surveyed["order_ref"], amount=100)
-    return extra
-
-
 @pytest.fixture(scope="module")
 def built(warehouse_url: str, tmp_path_factory):
-    rng = random.Random(24)
-    ds = generate(seed=7)
-    extra = add_later_sales(ds, rng)
-    cases = add_cases(latest_answers(ds), rng)
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        reset(conn)
-        load(conn, ds)
-        insert(conn, "raw.onec_sales", [{**s, "payload": "{}"} for s in extra])
-        insert(conn, "ops.case_state", cases)
-    outcome = transform.build(AS_OF, target_path=tmp_path_factory.mktemp("dbt_repurchase"))
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        marts = {name: select_rows(conn, f"select * from {schema}.{name}") for schema, name in (
-            ("intermediate", "int_answer_outcomes"), ("marts", "repurchase_by_category"),
-            ("marts", "repurchase_difference"), ("marts", "closed_loop_effect"), ("marts", "nps_drivers"))}
-    yield {"ds": ds, "extra": extra, "cases": cases, "outcome": outcome, **marts}
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        reset(conn)
+    with built_marts(warehouse_url, tmp_path_factory.mktemp("dbt_repurchase")) as marts:
+        yield marts
 
 
 # ---- ground truth, without SQL ---------------------------------------------------------------------------------------

@@ -71,8 +71,47 @@ def test_a_broken_spec_says_what_is_wrong():
     with pytest.raises(bi.BiError, match="nps_weekly"):
         bi.bundle(DB_URL, bi.check_spec(bad))
     bad = copy.deepcopy(spec)
-    bad["layout"][0].append(["no_such_chart", 1])
+    next(iter(bad["tabs"].values()))[0].append(["no_such_chart", 1])
     with pytest.raises(bi.BiError, match="no_such_chart"):
+        bi.check_spec(bad)
+    bad = copy.deepcopy(spec)
+    next(iter(bad["tabs"].values())).append([["nps_30d", 3]])
+    with pytest.raises(bi.BiError, match="nps_30d.*placed twice"):
         bi.check_spec(bad)
     with pytest.raises(bi.BiError, match="postgresql://"):
         bi.superset_uri("mysql://nps_bi@host/nps")
+
+
+def test_does_nps_pay_is_a_tab_of_company_wide_datasets():
+    files = _files(bi.bundle(DB_URL))
+    (dashboard,) = [f for name, f in files.items() if name.startswith("dashboards/")]
+    tabs = [node["meta"]["text"] for node in dashboard["position"].values()
+            if isinstance(node, dict) and node.get("type") == "TAB"]
+    assert tabs == ["Огляд", "Чи окупається NPS?"]
+    # a dataset with `where:` is the mart's rows the dashboard may show, with the contract's columns
+    repurchase = files["datasets/nps_warehouse/repurchase_all.yaml"]
+    assert repurchase["sql"].startswith("select * from marts.repurchase_by_category where dimension = 'all'")
+    assert {c["column_name"] for c in repurchase["columns"]} == {c["name"] for c in
+                                                                 bi.mart_columns()["repurchase_by_category"]}
+
+
+def test_each_regional_manager_gets_a_login_limited_to_their_oblasts(monkeypatch):
+    monkeypatch.setenv("SUPERSET_SECRET_KEY", "k1")
+    monkeypatch.setenv("NPS_BI_DB_URL", DB_URL)
+    seed = bi.managers()
+    assert sum(len(m["regions"]) for m in seed) == 27  # every oblast, Kyiv, Crimea and Sevastopol: one manager each
+    assert {m["username"] for m in seed} == {m["email"].split("@")[0] for m in seed}
+    access = bi.access()
+    # every dataset with an oblast column is filtered per manager; the rest are company-wide figures
+    assert set(access["regional_datasets"]) == {bi._uuid("dataset", name) for name in (
+        "nps_by_region", "survey_funnel_stages", "case_outcomes_by_region")}
+    assert set(access["datasets"]) == {bi._uuid("dataset", name) for name in bi.load_spec()["datasets"]}
+    lviv = next(m for m in access["managers"] if "Львівська область" in m["regions"])
+    assert lviv["clause"].startswith("region in (") and "'Львівська область'" in lviv["clause"]
+    assert all(f"'{region}'" in lviv["clause"] for region in lviv["regions"])
+    # passwords: derived from the secret key, one per login, never the login itself
+    passwords = {m["password"] for m in access["managers"]}
+    assert len(passwords) == len(seed) and all(len(p) == 16 for p in passwords)
+    assert lviv["password"] == bi.manager_password(lviv["username"])
+    monkeypatch.setenv("SUPERSET_SECRET_KEY", "k2")
+    assert lviv["password"] != bi.manager_password(lviv["username"])
