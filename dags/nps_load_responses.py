@@ -22,7 +22,9 @@ Hourly. Everything is idempotent: re-running any hour doubles nothing.
    `nps.responses.landing.COUNTS`), `landing.clicks`,
    `landing.sendgrid_events` (deduped on `sg_event_id`; survey_id/kind from the flattened custom args) into `raw`,
    by watermark in `raw.load_state`.
-4. **announce** - emits Asset `nps://raw/responses` when the run changed raw (else skipped: a quiet hour does not
+4. **classify_comments** - the themes of every new or changed comment (and of all of them after a dictionary
+   version change) into `raw.comment_themes`, by `plugins/nps/comments/themes.yml`: `nps.comments.run`.
+5. **announce** - emits Asset `nps://raw/responses` when the run changed raw (else skipped: a quiet hour does not
    trigger `nps_transform`).
 
 Logic: `plugins/nps/responses/`.
@@ -55,21 +57,28 @@ def nps_load_responses():
 
         return run.load_landing(context)
 
+    @task
+    def classify_comments(**context) -> dict:
+        from nps.responses import run
+
+        return run.classify_comments(context)
+
     @task(outlets=[RAW_RESPONSES])
-    def announce(files: dict, landing: dict) -> dict:
+    def announce(files: dict, landing: dict, themes: dict) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from nps.responses import run
 
-        if not run.changed(files, landing):
+        if not run.changed(files, landing, themes):
             raise AirflowSkipException("nothing new in raw: no Asset event")
-        return {**files, **landing}
+        return {**files, **landing, "themes": themes}
 
     spooled = replay_spool()
     files = load_file_drops()
     landing = load_landing()
-    spooled >> files >> landing
-    announce(files, landing)
+    themes = classify_comments()
+    spooled >> files >> landing >> themes
+    announce(files, landing, themes)
 
 
 nps_load_responses()

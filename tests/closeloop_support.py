@@ -18,7 +18,8 @@ INPUT_DDL = DROP_CASES + """
 create table ops.detractor_cases (
     survey_id text primary key, purchase_id text, customer_ref text, region text, segment text,
     customer_name text, company_name text, phone text, email text, language text, crm_assigned_by_id text,
-    score smallint, reasons text[], comment text, responded_at timestamptz, order_number text,
+    score smallint, reasons text[], comment text, themes text[] default '{}', responded_at timestamptz,
+    order_number text,
     delivered_at timestamp, promised_date date, delay_days integer, is_in_full boolean, nps_category text,
     history_days integer, orders_before integer, revenue_before numeric(18, 2)
 );
@@ -40,8 +41,8 @@ def add_case(db, survey_id: str, *, region="Київська", assigned_by=None,
              order_number="ЗК-000123", orders_before=4, revenue_before=52300) -> None:
     category = category or ("detractor" if score <= 6 else "passive" if score <= 8 else "promoter")
     db.execute("""
-        insert into ops.detractor_cases values (%s, %s, %s, %s, 'retail', %s, %s, %s, %s, 'uk', %s, %s, %s, %s, %s,
-                                                %s, %s, %s, %s, %s, %s, 180, %s, %s)
+        insert into ops.detractor_cases values (%s, %s, %s, %s, 'retail', %s, %s, %s, %s, 'uk', %s, %s, %s, %s,
+                                                '{}', %s, %s, %s, %s, %s, %s, %s, 180, %s, %s)
     """, (survey_id, f"p-{survey_id}", f"c-{survey_id}", region, customer, company, phone, email, assigned_by, score,
           list(reasons), comment, responded_at, order_number, delivered_at, promised_date, delay_days, is_in_full,
           category, orders_before, revenue_before))

@@ -561,6 +561,13 @@ def print_summary(url: str, repurchase_days: int) -> None:
         _table(conn, "Detractor cases per manager", "select coalesce(manager_email, '(no owner)') manager, "
                "count(*) cases, count(*) filter (where status = 'open') open, count(*) filter (where status = "
                "'closed') closed, count(notified_at) notified from ops.detractor_cases group by 1 order by 2 desc")
+        _say("\nWhat the comments say, latest month (marts.comment_themes_by_month)")
+        try:
+            for line in top_themes(conn):
+                _say(f"  {line}")
+        except psycopg.Error as exc:
+            conn.rollback()
+            _say(f"  not available ({exc.diag.message_primary})")
         _say("\nDoes NPS pay? Answers whose repurchase window has closed (marts repurchase_difference, "
              "closed_loop_effect; 95 % intervals)")
         try:
@@ -569,6 +576,30 @@ def print_summary(url: str, repurchase_days: int) -> None:
         except psycopg.Error as exc:
             conn.rollback()
             _say(f"  not available ({exc.diag.message_primary})")
+
+
+def top_themes(conn: psycopg.Connection, limit: int = 3) -> list[str]:
+    """The most named themes of detractors and of promoters in the mart's last month, with their share of the
+    category's commented answers and tone, as the mart holds them (never recomputed here)."""
+    rows = conn.execute("""
+        select month, nps_category, theme, mentions, share_of_commented, positive, negative
+        from (
+            select *, row_number() over (partition by nps_category order by mentions desc, theme) as rank
+            from marts.comment_themes_by_month
+            where month = (select max(month) from marts.comment_themes_by_month)
+              and nps_category in ('detractor', 'promoter')
+        ) as ranked
+        where rank <= %s
+        order by nps_category, rank
+    """, (limit,)).fetchall()
+    if not rows:
+        return ["no classified comments yet"]
+    lines = []
+    for category in ("detractor", "promoter"):
+        named = [f"{theme} {share * 100:.0f} % ({mentions}: {positive} +, {negative} -)"
+                 for _, cat, theme, mentions, share, positive, negative in rows if cat == category]
+        lines.append(f"{category}s, {rows[0][0]:%Y-%m}: " + ("; ".join(named) or "no theme named"))
+    return lines
 
 
 def repurchase_findings(conn: psycopg.Connection, window_days: int) -> list[str]:

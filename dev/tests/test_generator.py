@@ -201,10 +201,7 @@ def test_response_model_is_deterministic_and_documented_shape():
     assert all(x.delay_hours > 0 for x in got)
     assert any("completeness" in x.reasons for x in got) and any("delivery_time" in x.reasons for x in got)
     comments = [x.comment for x in got if x.comment]
-    from nps_dev.generator.responses import COMMENTS
-
-    polish = {t for texts in COMMENTS["pl"].values() for t in texts}
-    assert comments and set(comments) <= polish
+    assert len(set(comments)) > 10 and not any("а" <= ch <= "я" for c in comments for ch in c.lower())
 
 
 def test_response_model_effects_show_in_nps():

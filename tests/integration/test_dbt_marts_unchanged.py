@@ -22,11 +22,13 @@ from closeloop_support import DROP_CASES
 from dbt_dataset import DAY, NEXT, content_columns, generate, load_history, load_next_day
 
 from nps import transform
+from nps.comments.run import classify_new
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "marts_two_nights.json"
 RAW_TABLES = ("raw.onec_customers", "raw.onec_orders", "raw.onec_order_lines", "raw.onec_sales", "raw.onec_sale_lines",
               "raw.onec_deliveries", "raw.crm_companies", "raw.crm_contacts", "raw.survey_sends",
-              "raw.sendgrid_events", "raw.sendgrid_suppressions", "raw.survey_responses", "raw.survey_clicks")
+              "raw.sendgrid_events", "raw.sendgrid_suppressions", "raw.survey_responses", "raw.survey_clicks",
+              "raw.comment_themes")
 # marts.* and the close loop's relation; customer_key is a keyed hash: the key is pinned below
 COMPARED_SCHEMAS = ("marts", "ops")
 COMPARED_OPS = ("detractor_cases",)
@@ -78,9 +80,11 @@ def two_nights(warehouse_url: str, tmp_path_factory):
                                                               secret text not null);
                         insert into ops.customer_key_secret (secret) values ('golden-test-secret')""")
         picks = load_history(conn, ds)
+        classify_new(conn)  # as nps_load_responses does after loading the answers
     first = transform.build(DAY, target_path=target)
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         load_next_day(conn, ds, picks)
+        classify_new(conn)
     second = transform.build(NEXT, target_path=target, full_refresh=bool(os.environ.get("NPS_WRITE_GOLDEN")))
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         rows = dump(conn)

@@ -239,7 +239,7 @@ def dagbag():
 def test_dag_shape(dagbag):
     dag = dagbag.get_dag("nps_load_responses")
     assert [t.task_id for t in dag.topological_sort()] == ["replay_spool", "load_file_drops", "load_landing",
-                                                           "announce"]
+                                                           "classify_comments", "announce"]
     assert [o.uri for o in dag.get_task("announce").outlets] == ["nps://raw/responses"]
 
 
@@ -250,7 +250,7 @@ def test_dag_test_loads_everything(dagbag, warehouse_url, db, tmp_path, monkeypa
     add_sends(db, web, kiosk, spooled)
     db.execute("insert into landing.responses (survey_id, score, responded_at, signal) values (%s, 0, %s, 'touch')",
                (web, T0))
-    _drop(tmp_path / "drop", "batch.csv", HEADER + f"{kiosk},10,,2026-03-02T10:00:00,kiosk\n")
+    _drop(tmp_path / "drop", "batch.csv", HEADER + f"{kiosk},10,Швидка доставка,2026-03-02T10:00:00,kiosk\n")
     spool = Spool(tmp_path / "spool")
     spool.append([{"table": "responses", "row": {"survey_id": spooled, "score": 6, "comment": None, "reasons": [],
                                                  "language": "ru", "responded_at": T0, "signal": "visible_3s"}}])
@@ -263,6 +263,8 @@ def test_dag_test_loads_everything(dagbag, warehouse_url, db, tmp_path, monkeypa
     assert raw_answer(db, kiosk)[4] == "file:kiosk"
     assert raw_answer(db, spooled)[0] == 6
     assert (tmp_path / "drop" / "done" / "batch.csv").exists()
+    assert db.execute("select theme, tone from raw.comment_themes where survey_id = %s", (kiosk,)).fetchall() == \
+        [("delivery_time", "+")]  # classified before the Asset event
     # the next hour: nothing new, so no Asset event (the announce task is skipped) and nothing doubled
     rerun = dag.test(logical_date=datetime(2026, 3, 2, 11, tzinfo=UTC))
     assert rerun.state == "success"

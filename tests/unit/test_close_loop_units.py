@@ -188,3 +188,24 @@ def test_subject_counts_the_cases_the_body_lists(lang):
     assert "Fresh New" in new_part and "Late New" not in new_part and t["overdue_by"].split(" {")[0] not in new_part
     assert overdue_part.index("Late New") < overdue_part.index("Repeat Old")          # earliest due first
     assert t["overdue_by"].format(days=i18n.count(lang, "bday", 3)) in overdue_part
+
+
+@pytest.mark.parametrize(("lang", "line"), [
+    ("uk", "Теми: Терміни доставки (−), Ціна, Менеджер (+)\n"),
+    ("ru", "Темы: Сроки доставки (−), Цена, Менеджер (+)\n"),
+    ("en", "Themes: Delivery time (−), Price, Sales manager (+)\n"),
+    ("pl", "Tematy: Termin dostawy (−), Cena, Handlowiec (+)\n"),
+], ids=["uk", "ru", "en", "pl"])
+def test_case_shows_its_comment_themes_with_their_labels(lang, line):
+    from nps.closeloop.digest import task_fields
+
+    # in the dictionary's theme order whatever the array's; a neutral theme has no mark; an unknown id is left out
+    themes = ["manager:+", "price:0", "delivery_time:-", "retired_theme:-"]
+    _, text, html = _render(lang, new=[_case("s-themes", themes=themes)])
+    assert line in text
+    assert line.split(": ", 1)[1].strip() in html
+    task = task_fields(lang, _case("s-themes", themes="{manager:+,price:0,delivery_time:-}"), "7", "2026-03-04",
+                       BusinessCalendar(""), date(2026, 3, 2), "Europe/Kyiv")
+    assert line.strip() in task["DESCRIPTION"]
+    _, plain, _ = _render(lang, new=[_case("s-none", themes=[])])
+    assert i18n.strings(lang)["themes"] + ":" not in plain

@@ -31,6 +31,16 @@ case_state as (
     select * from {{ source('close_loop', 'case_state') }}
 ),
 
+comment_themes as (
+    -- the latest answer's comment themes (nps.comments), 'theme:tone', for the manager's digest and task
+    select
+        survey_id,
+        array_agg(theme || ':' || tone order by theme) as themes
+    from {{ ref('stg_survey__comment_themes') }}
+    where theme is not null
+    group by survey_id
+),
+
 history as (
     -- what the customer bought before the answer, for the manager's call: the long repurchase window's "before" side
     select * from {{ ref('int_answer_outcomes') }}
@@ -54,6 +64,7 @@ final as (
         -- reason codes never contain commas: the array the collector stored
         coalesce(string_to_array(answers.reason, ','), '{}')::text[] as reasons,
         answers.comment::text as comment,
+        coalesce(comment_themes.themes, '{}')::text[] as themes,
         answers.responded_at::timestamptz as responded_at,
         purchases.order_number::text as order_number,
         answers.delivered_at::timestamp as delivered_at,
@@ -76,6 +87,7 @@ final as (
     left join purchases on answers.purchase_id = purchases.purchase_id
     left join case_state on answers.survey_id = case_state.survey_id
     left join history on answers.survey_id = history.survey_id
+    left join comment_themes on answers.survey_id = comment_themes.survey_id
 )
 
 select * from final

@@ -15,7 +15,9 @@ The model, all parameters in `ResponseModel.__init__`:
   shipment −1.7;
 - reasons (codes): `delivery_time`, `completeness`, `product_quality`, `price`, `manager`, `communication`; the
   delivery / completeness reasons appear when they caused the score;
-- a comment (more often from detractors) in the customer's language (uk / ru / en / pl), naming the cause;
+- a comment (more often from detractors) in the customer's language (uk / ru / en / pl): the causes of a low
+  score blamed, now and then one more thing praised or blamed in the score's tone, written from templates ×
+  vocabulary with typos, emoji and mixed languages (`generator/comments.py`);
 - `delay_hours`: how long after the e-mail the answer comes (log-normal, median ~8 h, some after days);
 - `email_fate`: a fixed share of addresses bounce or unsubscribe (syntactically invalid ones bounce).
 """
@@ -27,55 +29,14 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from nps_dev.generator.comments import comment as write_comment
+from nps_dev.generator.comments import topics_for
 from nps_dev.generator.core import _valid_email, stable_hash
 
 BUCKET_EFFECT = {"on_time": 0.4, "late_1_3d": -1.3, "late_4_7d": -2.8, "late_8d_plus": -4.2, "not_delivered": -5.5}
 BUCKET_RESPONSE = {"on_time": 1.0, "late_1_3d": 1.0, "late_4_7d": 1.08, "late_8d_plus": 1.18, "not_delivered": 1.3}
 SEGMENT_MEAN = {"dealer": 8.4, "contractor": 7.9, "developer": 7.4, "retail": 8.6}
 SEGMENT_RESPONSE = {"dealer": 1.25, "contractor": 1.0, "developer": 0.75, "retail": 0.8}
-
-COMMENTS = {
-    "uk": {
-        "delivery_time": ["Доставка затрималася на кілька днів, бригада простоювала.", "Знову запізнилися з доставкою.",
-                          "Обіцяли привезти вчасно, а привезли пізніше."],
-        "not_delivered": ["Замовлення так і не доїхало, ніхто не може пояснити де воно.",
-                          "Товар досі не отримали."],
-        "completeness": ["Привезли не все, довелося докуповувати в іншому місці.", "Недовкладення у відвантаженні."],
-        "promoter": ["Все чудово, дякуємо!", "Швидко і без проблем, рекомендую.", "Менеджер завжди на зв'язку."],
-        "passive": ["В цілому нормально.", "Ціни могли б бути нижчими.", "Загалом добре, але є куди рости."],
-        "detractor": ["Сервіс погіршився.", "Дорого і незручно."],
-    },
-    "ru": {
-        "delivery_time": ["Доставка задержалась на несколько дней.", "Опять опоздали с доставкой.",
-                          "Обещали привезти вовремя, привезли позже."],
-        "not_delivered": ["Заказ так и не доехал, никто не может объяснить где он.", "Товар до сих пор не получили."],
-        "completeness": ["Привезли не всё, пришлось докупать в другом месте.", "Недовложение в отгрузке."],
-        "promoter": ["Всё отлично, спасибо!", "Быстро и без проблем, рекомендую.", "Менеджер всегда на связи."],
-        "passive": ["В целом нормально.", "Цены могли бы быть ниже.", "Неплохо, но есть куда расти."],
-        "detractor": ["Сервис ухудшился.", "Дорого и неудобно."],
-    },
-    "en": {
-        "delivery_time": ["The delivery was several days late.", "Late again with the delivery.",
-                          "You promised a date and missed it."],
-        "not_delivered": ["The order never arrived and nobody can tell us where it is.", "Still waiting for the goods."],
-        "completeness": ["Not everything was delivered, we had to buy the rest elsewhere.", "The shipment was short."],
-        "promoter": ["Everything was great, thank you!", "Fast and hassle-free, I recommend you.",
-                     "Our manager is always available."],
-        "passive": ["Fine overall.", "Prices could be lower.", "Good, but there is room to improve."],
-        "detractor": ["The service has got worse.", "Expensive and inconvenient."],
-    },
-    "pl": {
-        "delivery_time": ["Dostawa spóźniła się o kilka dni.", "Znowu spóźniona dostawa.",
-                          "Obiecany termin nie został dotrzymany."],
-        "not_delivered": ["Zamówienie nigdy nie dotarło.", "Nadal czekamy na towar."],
-        "completeness": ["Nie dowieziono wszystkiego, resztę kupiliśmy gdzie indziej.", "Niekompletna wysyłka."],
-        "promoter": ["Wszystko świetnie, dziękujemy!", "Szybko i bez problemów, polecam.",
-                     "Opiekun zawsze jest dostępny."],
-        "passive": ["Ogólnie w porządku.", "Ceny mogłyby być niższe.", "Dobrze, ale jest co poprawić."],
-        "detractor": ["Obsługa się pogorszyła.", "Drogo i niewygodnie."],
-    },
-}
-
 
 @dataclass(frozen=True)
 class Answer:
@@ -163,7 +124,7 @@ class ResponseModel:
         in_full = bool(_get(facts, "in_full", True))
         score = int(round(min(10.0, max(0.0, rng.gauss(self.expected_score(facts), self.score_sd)))))
         language = _get(facts, "language") or "uk"
-        if language not in COMMENTS:
+        if language not in ("uk", "ru", "en", "pl"):
             language = "uk"
         category = "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
         causes = []
@@ -182,9 +143,9 @@ class ResponseModel:
         p_comment = {"detractor": 0.6, "passive": 0.25, "promoter": 0.3}[category]
         comment = None
         if rng.random() < p_comment:
-            texts = COMMENTS[language]
-            key = causes[0] if causes else category
-            comment = rng.choice(texts[key])
+            words = random.Random(rng.random())  # its own stream: the comment's draws leave the answers' alone
+            topics = topics_for(words, category, causes, bucket == "on_time")
+            comment, _ = write_comment(words, language, topics, days=max(int(delay or 0), 2))
         delay_hours = min(24 * 9.0, math.exp(rng.gauss(math.log(8.0), 1.3)))
         return Answer(score, comment, reasons, language, round(delay_hours, 2))
 

@@ -54,7 +54,8 @@ def case_details(conn: psycopg.Connection, relation: str, survey_ids: list[str])
         return {}
     query = sql.SQL("""
         select survey_id::text as survey_id, purchase_id, customer_name, company_name, phone, email, region,
-               order_number, delivered_at, promised_date, delay_days, is_in_full, score, reasons, comment, responded_at,
+               order_number, delivered_at, promised_date, delay_days, is_in_full, score, reasons, comment, themes,
+               responded_at,
                history_days, orders_before, revenue_before
           from {rel} where survey_id::text = any(%s)
     """).format(rel=_ident(relation))
@@ -105,6 +106,17 @@ def _reasons(value) -> list[str]:
     if isinstance(value, str):
         value = value.strip("{}").split(",")
     return [str(v).strip().strip('"') for v in value if str(v).strip()]
+
+
+def _themes(lang: str, value) -> str | None:
+    """'delivery_time:-' items as "Терміни доставки (−), Менеджер (+)": the dictionary's labels, in its theme order."""
+    from nps.comments import THEMES, load
+
+    labels = load().labels
+    pairs = [item.split(":", 1) for item in _reasons(value) if ":" in item]
+    pairs = sorted((p for p in pairs if p[0] in THEMES), key=lambda p: THEMES.index(p[0]))
+    marks = {"+": " (+)", "-": " (−)"}
+    return ", ".join(labels[theme][lang] + marks.get(tone, "") for theme, tone in pairs) or None
 
 
 def _delivery(lang: str, case: dict) -> str:
@@ -194,6 +206,7 @@ def view(lang: str, case: dict, today: date, calendar: BusinessCalendar, tz: Zon
         "score_value": score,
         "reasons": ", ".join(i18n.reason_label(lang, r) for r in _reasons(case.get("reasons"))) or None,
         "comment": (case.get("comment") or "").strip() or None,
+        "themes": _themes(lang, case.get("themes")),
         "answered": i18n.fmt_date(lang, responded),
         "due": i18n.fmt_date(lang, case.get("sla_due_date")) if case.get("kind") == "detractor" else None,
         "overdue_by": overdue_by,

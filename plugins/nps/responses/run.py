@@ -36,7 +36,17 @@ def load_landing(context) -> dict:
     return load(warehouse_dsn(), context.get("run_id"))
 
 
-def changed(files: dict, landing: dict) -> bool:
+def classify_comments(context) -> dict:
+    import psycopg
+
+    from nps.comments.run import classify_new
+
+    with psycopg.connect(warehouse_dsn()) as conn:
+        return classify_new(conn)
+
+
+def changed(files: dict, landing: dict, themes: dict | None = None) -> bool:
     """Did this run change raw? Only then is `nps://raw/responses` announced (no empty hourly transforms)."""
+    themes = themes or {}
     return bool(files.get("loaded") or landing.get("responses_upserted") or landing.get("clicks_inserted")
-                or landing.get("events_inserted"))
+                or landing.get("events_inserted") or themes.get("classified") or themes.get("dropped"))
