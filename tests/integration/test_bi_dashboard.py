@@ -21,7 +21,7 @@ from nps_dev import bi
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None,
                                 reason="Debian's chromium is not installed (make test installs it as root)")
-OVERVIEW, PAYS = list(bi.load_spec()["tabs"])
+OVERVIEW, PAYS, THEMES = list(bi.load_spec()["tabs"])
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +191,19 @@ def test_does_nps_pay_tab_shows_the_marts_numbers(pays, marts):
     assert table[0][:2] == [drivers[0]["fact"], drivers[0]["fact_value"]]
     for key in ("repurchase_rates", "nps_drivers"):
         assert pays[key].drawn_pixels > 100, f"{key} drew nothing"
+
+
+def test_what_detractors_write_tab_shows_the_marts_numbers(base, marts, db):
+    """Issue 22: the detractors' comment themes per month, as marts.comment_themes_by_month holds them."""
+    themes = _charts(base, THEMES)
+    rows = db.execute("""select month, theme, mentions, commented_answers, share_of_commented, negative, positive
+                           from marts.comment_themes_by_month where nps_category = 'detractor'""").fetchall()
+    assert rows, "the dataset's detractors wrote about no theme"
+    for month, theme, mentions, commented, share, negative, positive in rows:
+        assert has_row(themes["detractor_themes_table"], [
+            f"{month:%Y-%m}", theme, str(mentions), str(commented), shown(share, ".1%"), str(negative),
+            str(positive)]), (month, theme)
+    assert themes["detractor_themes"].drawn_pixels > 100, "the themes chart drew nothing"
 
 
 def test_a_regional_manager_sees_only_their_oblasts(base, overview, pays, manager, db):

@@ -87,7 +87,7 @@ def test_does_nps_pay_is_a_tab_of_company_wide_datasets():
     (dashboard,) = [f for name, f in files.items() if name.startswith("dashboards/")]
     tabs = [node["meta"]["text"] for node in dashboard["position"].values()
             if isinstance(node, dict) and node.get("type") == "TAB"]
-    assert tabs == ["Огляд", "Чи окупається NPS?"]
+    assert tabs == ["Огляд", "Чи окупається NPS?", "Що пишуть клієнти"]
     # a dataset with `where:` is the mart's rows the dashboard may show, with the contract's columns
     repurchase = files["datasets/nps_warehouse/repurchase_all.yaml"]
     assert repurchase["sql"].startswith("select * from marts.repurchase_by_category where dimension = 'all'")
