@@ -1,13 +1,30 @@
--- The marts agree: summed over regions = over segments = over delivery buckets = over days (and the funnel's sends,
--- and fct_survey_responses' answers), for every count. Returns the metrics whose totals disagree.
-{%- set marts = ['nps_by_region', 'nps_by_segment', 'nps_by_delivery', 'nps_daily'] %}
+-- The marts agree: summed over regions = over segments = over delivery buckets = over days = over channels (and the
+-- funnel's sends, and fct_survey_responses' answers), for every count; the anonymous answers (kiosk, widget without
+-- an order) belong to no purchase, so they are added to nps_by_delivery's and fct's. Returns the metrics whose totals
+-- disagree.
+{%- set marts = ['nps_by_region', 'nps_by_segment', 'nps_by_delivery', 'nps_daily', 'nps_by_channel'] %}
 {%- set metrics = ['surveys_sent', 'surveys_delivered', 'responses', 'promoters', 'passives', 'detractors'] %}
 
-with totals as (
+with anonymous as (
+    select
+        count(*) as responses,
+        count(*) filter (where nps_category = 'promoter') as promoters,
+        count(*) filter (where nps_category = 'passive') as passives,
+        count(*) filter (where nps_category = 'detractor') as detractors
+    from {{ ref('int_anonymous_responses') }}
+),
+
+totals as (
     {%- for mart in marts %}
         select
             {%- for metric in metrics %}
-                coalesce(sum({{ metric }}), 0) as {{ metric }},
+                {%- if mart == 'nps_by_delivery' and metric not in ['surveys_sent', 'surveys_delivered'] %}
+                    coalesce(sum({{ metric }}), 0) + (select {{ metric }} from anonymous) as {{ metric }},
+                {%- elif mart == 'nps_by_channel' and metric in ['surveys_sent', 'surveys_delivered'] %}
+                    null as {{ metric }},
+                {%- else %}
+                    coalesce(sum({{ metric }}), 0) as {{ metric }},
+                {%- endif %}
             {%- endfor %}
             '{{ mart }}' as mart
         from {{ ref(mart) }}
@@ -26,10 +43,10 @@ with totals as (
     select
         null as surveys_sent,
         null as surveys_delivered,
-        count(*) as responses,
-        count(*) filter (where nps_category = 'promoter') as promoters,
-        count(*) filter (where nps_category = 'passive') as passives,
-        count(*) filter (where nps_category = 'detractor') as detractors,
+        count(*) + (select anonymous.responses from anonymous) as responses,
+        count(*) filter (where nps_category = 'promoter') + (select anonymous.promoters from anonymous) as promoters,
+        count(*) filter (where nps_category = 'passive') + (select anonymous.passives from anonymous) as passives,
+        count(*) filter (where nps_category = 'detractor') + (select anonymous.detractors from anonymous) as detractors,
         'fct_survey_responses' as mart
     from {{ ref('fct_survey_responses') }}
 )

@@ -20,6 +20,7 @@ PRODUCT = {
     "quality": ("nps.quality.cli:main", "data-quality gates by hand: raw | drift | summary"),
     "comments": ("nps.comments.cli:main", "customer comments, offline: classify (themes with a tone)"),
     "qr": ("nps.collector.qr:main", "the survey link and QR code of a 1C sale, for the invoice"),
+    "kiosk": ("nps.collector.kiosk:main", "shop kiosks: add | revoke | list locations and their tokens"),
 }
 
 

@@ -1,9 +1,15 @@
 -- Answers and sends counted per local day x region x segment x delivery bucket: what every nps_by_* mart sums.
 -- Answers count on the day they were given (responded_on), sends on the day they were sent (send_day); a send's
 -- cohort (surveys_answered: its delivered surveys answered so far) on the send day too: the response rate's base.
+-- Anonymous answers (a shop kiosk's, the widget's without an order) count too: their region is the kiosk's oblast,
+-- their segment 'anonymous', their delivery bucket null (no purchase: nps_by_delivery leaves them out).
 
 with surveys as (
     select * from {{ ref('int_surveys') }}
+),
+
+anonymous as (
+    select * from {{ ref('int_anonymous_responses') }}
 ),
 
 answers as (
@@ -22,6 +28,23 @@ answers as (
     from surveys
     where is_responded
     group by responded_on, region, segment, delivery_bucket
+),
+
+anonymous_answers as (
+    select
+        responded_on as day,
+        region,
+        segment,
+        null::text as delivery_bucket,
+        0 as surveys_sent,
+        0 as surveys_delivered,
+        0 as surveys_answered,
+        count(*) as responses,
+        count(*) filter (where nps_category = 'promoter') as promoters,
+        count(*) filter (where nps_category = 'passive') as passives,
+        count(*) filter (where nps_category = 'detractor') as detractors
+    from anonymous
+    group by responded_on, region, segment
 ),
 
 sent as (
@@ -44,6 +67,8 @@ sent as (
 
 counted as (
     select * from answers
+    union all
+    select * from anonymous_answers
     union all
     select * from sent
 ),

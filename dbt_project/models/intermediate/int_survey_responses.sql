@@ -14,6 +14,8 @@ final as (
         reason,
         language,
         channel,
+        location_id,
+        answer_id,
         responded_at,
         {{ local_date('responded_at') }} as responded_on,
         loaded_at

@@ -1,4 +1,5 @@
 -- NPS per month x delivery bucket: answers in the month they were given, sends in the month they were sent.
+-- Anonymous answers (kiosk, widget without an order) have no purchase, so no delivery: they are not here.
 -- Beside each row: the change vs the group's previous month with its interval and BH flag (macros/stats.sql).
 
 with daily as (
@@ -11,6 +12,7 @@ counts as (
         delivery_bucket,
         {{ nps_count_sums() }}
     from daily
+    where delivery_bucket is not null
     group by date_trunc('month', day), delivery_bucket
 ),
 

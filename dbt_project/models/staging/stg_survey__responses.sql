@@ -5,6 +5,8 @@ select
     nullif(array_to_string(reasons, ','), '') as reason,
     lower(language) as language,
     channel,
+    location_id,
+    answer_id,
     responded_at,
     _loaded_at as loaded_at
 from {{ source('raw', 'survey_responses') }}

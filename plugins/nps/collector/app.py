@@ -5,6 +5,8 @@ pool (autocommit: one round trip). A GET never records an answer (mail scanners 
 An answer keeps its audit trail (signal, webdriver flag, user agent, keyed client hash): the loader decides what counts.
 The same pages answer two links: the e-mail's (`/s/`, channel `email`) and the 1C invoice's QR code (`/q/`, channel
 `qr`, `nps.collector.qr`), whose picture 1C's print form fetches from `GET /qr/{sale_ref}.png` with a key.
+Two anonymous channels post JSON: a shop's kiosk (`/k/{token}`, channel `kiosk`, `nps.collector.kiosk`) and the
+widget a site embeds (`/widget.js` -> `/w/answers`, channel `web`, CORS for `NPS_WIDGET_ORIGINS` only).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -26,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from nps import clock, tokens
-from nps.collector import pages, qr
+from nps.collector import kiosk, pages, qr
 from nps.collector.i18n import REASONS, choose
 from nps.collector.settings import CollectorSettings, from_env
 from nps.collector.spool import Spool
@@ -40,6 +43,7 @@ log = logging.getLogger("nps.collector")
 # A score (form field or page path) is exactly the text the pages send: int()/isdigit() take "²", "٥", " 7", "07".
 SCORES = {str(n): n for n in range(11)}
 WEBDRIVER = {"1": True, "0": False}  # what the page's script reports; absent (no script ran) stays unknown
+ORDER_NUMBER = re.compile(r"^[^\x00-\x1f\x7f]{1,40}$")  # a 1C order number as the site shows it (e.g. ЦБ-000123)
 
 
 class BodyTooLarge(Exception):
@@ -187,6 +191,14 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         except Exception:  # a click is diagnostics: never fail the page for it
             log.exception("could not log a click")
 
+    async def log_view(survey_id: str) -> None:
+        """A QR page opened: the QR funnel's first step (landing keeps a survey's first view only)."""
+        row = {"channel": "qr", "view_id": survey_id, "location_id": None, "viewed_at": clock.now()}
+        try:
+            await store.write("page_views", [row])
+        except Exception:  # diagnostics, like a click
+            log.exception("could not log a page view")
+
     async def healthz(request: Request) -> JSONResponse:
         ok = await store.ping()
         return JSONResponse({"status": "ok", "database": ok, "spool_pending": spool.pending()})
@@ -200,6 +212,8 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
             return html(pages.message_page(lang, "thanks"))
         if link is email:  # clicks are the e-mail funnel's; a scanned invoice is no e-mail click
             await log_click(survey_id, None, request)
+        else:
+            await log_view(survey_id)
         return html(pages.survey_page(token, lang, link.route))
 
     async def survey_with_score(request: Request, link: Link) -> Response:
@@ -211,6 +225,8 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
             return problem(request, lang, link.missing, 404)
         if link is email:
             await log_click(survey_id, score, request)
+        else:
+            await log_view(survey_id)
         return html(pages.score_page(token, lang, score, cfg.max_comment_chars, link.route))
 
     async def answer(request: Request, link: Link) -> Response:
@@ -329,6 +345,115 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
             seen.add(key)
         return JSONResponse({"received": len(events), "accepted": len(fresh)})
 
+    locations = kiosk.Locations(store.pool)
+    kiosk_limiter = RateLimiter(cfg.kiosk_rate_limit_per_minute)
+    js_headers = {"Content-Type": "application/javascript; charset=utf-8", "X-Content-Type-Options": "nosniff",
+                  "Cache-Control": "public, max-age=300", "Cross-Origin-Resource-Policy": "cross-origin"}
+    widget_js = pages.widget_script(bool(cfg.widget_origins), cfg.widget_throttle_days)
+
+    async def read_json(request: Request) -> dict | None:
+        """A kiosk's or the widget's small JSON body; None when it is not one."""
+        try:
+            body = json.loads(await read_body(request, cfg.max_form_bytes))
+        except (BodyTooLarge, ValueError):
+            return None
+        return body if isinstance(body, dict) else None
+
+    def anonymous_row(request: Request, body: dict, channel: str, prefix: str) -> dict | None:
+        """The landing row of a kiosk or widget answer, or None when the body is no valid answer."""
+        survey_id = kiosk.answer_survey_id(prefix, str(body.get("id", "")))
+        score, comment = body.get("score"), body.get("comment") or ""
+        reasons = body.get("reasons") or []
+        if survey_id is None or type(score) is not int or not 0 <= score <= 10 or not isinstance(comment, str) \
+                or len(comment) > cfg.max_comment_chars or "\x00" in comment or not isinstance(reasons, list) \
+                or any(r not in REASONS for r in reasons):
+            return None
+        lang = body.get("lang") if body.get("lang") in LANGUAGES else lang_of(request)
+        signal = body.get("signal") if body.get("signal") in pages.HUMAN_SIGNALS else "submit"
+        return {"survey_id": survey_id, "answer_id": survey_id, "score": score,
+                "comment": comment if comment.strip() else None, "reasons": list(dict.fromkeys(reasons)),
+                "language": lang, "responded_at": clock.now(), "source": "web", "channel": channel, "signal": signal,
+                "webdriver": None, "user_agent": user_agent(request), "client_hash": client_hash(request),
+                "location_id": None, "order_number": None}
+
+    async def kiosk_gate(request: Request) -> tuple[str | None, Response | None]:
+        """(location id, None) for a live kiosk token, else the refusal: 404 unknown, 410 revoked, 429 busy."""
+        lang = lang_of(request)
+        found = await locations.find(request.path_params["token"])
+        if found is None:
+            return None, problem(request, lang, "kiosk_missing", 404)
+        location_id, revoked = found
+        if revoked:
+            return None, problem(request, lang, "kiosk_off", 410)
+        if request.method == "POST" and not kiosk_limiter.allow(location_id):
+            return None, problem(request, lang, "busy", 429)
+        return location_id, None
+
+    async def kiosk_page(request: Request) -> Response:
+        _, refusal = await kiosk_gate(request)
+        if refusal:
+            return refusal
+        return HTMLResponse(pages.kiosk_page(lang_of(request), cfg.kiosk_idle_seconds), headers=pages.KIOSK_HEADERS)
+
+    async def kiosk_post(request: Request) -> Response:
+        if request.path_params["kind"] not in ("answers", "sessions"):
+            return JSONResponse({"error": "not found"}, status_code=404)
+        location_id, refusal = await kiosk_gate(request)
+        if refusal:
+            return refusal
+        body = await read_json(request)
+        if request.path_params["kind"] == "sessions":
+            view_id = kiosk.answer_survey_id("kq", str((body or {}).get("id", "")))
+            if view_id is None:
+                return JSONResponse({"error": "invalid"}, status_code=422)
+            row = {"channel": "kiosk", "view_id": view_id, "location_id": location_id, "viewed_at": clock.now()}
+            return JSONResponse({"ok": True, "stored": await store.write("page_views", [row])})
+        row = anonymous_row(request, body or {}, "kiosk", "kq")
+        if row is None:
+            return JSONResponse({"error": "invalid"}, status_code=422)
+        row["location_id"] = location_id
+        return JSONResponse({"ok": True, "stored": await store.write("responses", [row])})
+
+    def cors(request: Request) -> dict[str, str] | None:
+        """The CORS headers for an allowed site's origin; None for any other origin (the browser then refuses)."""
+        origin = request.headers.get("origin", "")
+        if origin not in cfg.widget_origins:
+            return None
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin", "Access-Control-Allow-Methods": "POST",
+                "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "600"}
+
+    async def widget_script(request: Request) -> Response:
+        return Response(widget_js, headers=js_headers)
+
+    async def kiosk_script(request: Request) -> Response:
+        return Response(pages.KIOSK_SCRIPT, headers=js_headers)
+
+    async def widget_preflight(request: Request) -> Response:
+        allowed = cors(request)
+        return Response(status_code=204 if allowed else 403, headers=allowed or {"Vary": "Origin"})
+
+    async def widget_post(request: Request) -> Response:
+        allowed = cors(request)
+        if request.path_params["kind"] not in ("answers", "shown"):
+            return JSONResponse({"error": "not found"}, status_code=404)
+        if allowed is None:
+            return JSONResponse({"error": "origin not allowed"}, status_code=403, headers={"Vary": "Origin"})
+        if not limiter.allow(client_ip(request)):
+            return JSONResponse({"error": "busy"}, status_code=429, headers=allowed)
+        body = await read_json(request) or {}
+        if request.path_params["kind"] == "shown":
+            view_id = kiosk.answer_survey_id("wq", str(body.get("id", "")))
+            if view_id is None:
+                return JSONResponse({"error": "invalid"}, status_code=422, headers=allowed)
+            row = {"channel": "web", "view_id": view_id, "location_id": None, "viewed_at": clock.now()}
+            return JSONResponse({"ok": True, "stored": await store.write("page_views", [row])}, headers=allowed)
+        row = anonymous_row(request, body, "web", "wq")
+        order = body.get("order")
+        if row is None or (order is not None and not (isinstance(order, str) and ORDER_NUMBER.match(order.strip()))):
+            return JSONResponse({"error": "invalid"}, status_code=422, headers=allowed)
+        row["order_number"] = order.strip() if order else None  # the loader binds it to that order's sale
+        return JSONResponse({"ok": True, "stored": await store.write("responses", [row])}, headers=allowed)
+
     def via(link: Link, handler):
         async def endpoint(request: Request) -> Response:
             return await handler(request, link)
@@ -345,6 +470,12 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
     app.add_route("/q/{token}", via(scan, answer), methods=["POST"])
     app.add_route("/qr/{sale}", qr_code, methods=["GET"])
     app.add_route("/webhooks/sendgrid", sendgrid_events, methods=["POST"])
+    app.add_route("/k/{token}", kiosk_page, methods=["GET"])
+    app.add_route("/k/{token}/{kind}", kiosk_post, methods=["POST"])
+    app.add_route("/static/kiosk.js", kiosk_script, methods=["GET"])
+    app.add_route("/widget.js", widget_script, methods=["GET"])
+    app.add_route("/w/{kind}", widget_preflight, methods=["OPTIONS"])
+    app.add_route("/w/{kind}", widget_post, methods=["POST"])
     return app
 
 

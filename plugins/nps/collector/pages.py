@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from html import escape
 from pathlib import Path
 from string import Template
@@ -112,3 +113,33 @@ def message_page(lang: str, key: str, back_to: str | None = None) -> str:
     back = f'<p><a href="{escape(back_to)}">{escape(t["back"])}</a></p>' if back_to else ""
     body = f'<h1>{escape(t[key + "_title"])}</h1><p>{escape(t[key])}</p>{back}'
     return _page(lang, t[key + "_title"], body)
+
+
+# The kiosk's page and the widget load their script from the collector itself (no inline script, no CDN).
+KIOSK_HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy": (
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; form-action 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'")}
+_KIOSK = Template((Path(__file__).parent / "templates" / "kiosk.html").read_text(encoding="utf-8"))
+KIOSK_KEYS = ("question", "low", "high", "reasons", "comment", "submit", "thanks_title", "thanks", "kiosk_again",
+              "language_name", *REASONS)
+
+
+def kiosk_page(lang: str, idle_seconds: int) -> str:
+    """GET /k/{token}: the whole kiosk in one page; every language's texts ride along as JSON (a data block, never
+    run), so switching language and the start screen work offline. The script is /static/kiosk.js."""
+    texts = {code: {k: TEXTS[code][k] for k in KIOSK_KEYS} for code in TEXTS}
+    data = json.dumps({"texts": texts, "reasons": list(REASONS), "idle": idle_seconds}, ensure_ascii=False)
+    return _KIOSK.substitute(lang=escape(lang), title=escape(TEXTS[lang]["title"]),
+                             data=data.replace("<", "\\u003c"))
+
+
+def widget_script(origins_ok: bool, throttle_days: int) -> str:
+    """GET /widget.js: the embeddable prompt with the texts of the four languages and the throttle period."""
+    texts = {code: {k: TEXTS[code][k] for k in ("question", "low", "high", "thanks_title", "widget_close")}
+             for code in TEXTS}
+    source = (Path(__file__).parent / "templates" / "widget.js").read_text(encoding="utf-8")
+    return (source.replace("__TEXTS__", json.dumps(texts, ensure_ascii=False))
+            .replace("__THROTTLE_DAYS__", str(int(throttle_days))).replace("__ENABLED__", json.dumps(origins_ok)))
+
+
+KIOSK_SCRIPT = (Path(__file__).parent / "templates" / "kiosk.js").read_text(encoding="utf-8")

@@ -29,6 +29,10 @@ class CollectorSettings:
     default_language: str = "uk"
     public_base_url: str = ""             # the scan links' origin (NPS_COLLECTOR_BASE_URL), never the request's Host
     qr_api_key: str = ""                  # HTTP Basic password of GET /qr/ (1C's print form); empty: the route is off
+    kiosk_idle_seconds: int = 30          # a kiosk goes back to its start screen after this long untouched
+    kiosk_rate_limit_per_minute: int = 30  # answers + sessions per kiosk location and worker; 0 disables
+    widget_origins: tuple[str, ...] = ()  # the sites that may embed the widget (CORS); none: the widget is off
+    widget_throttle_days: int = 90        # the widget does not ask a browser that answered within this many days
 
 
 def from_env(**overrides) -> CollectorSettings:
@@ -51,6 +55,11 @@ def from_env(**overrides) -> CollectorSettings:
         default_language=os.environ.get("NPS_COLLECTOR_DEFAULT_LANGUAGE", "uk"),
         public_base_url=nps_settings().collector_base_url,
         qr_api_key=os.environ.get("NPS_QR_API_KEY", "").strip(),
+        kiosk_idle_seconds=env_int("NPS_KIOSK_IDLE_SECONDS", 30),
+        kiosk_rate_limit_per_minute=env_int("NPS_KIOSK_RATE_LIMIT", 30),
+        widget_origins=tuple(o.strip().rstrip("/") for o in os.environ.get("NPS_WIDGET_ORIGINS", "").split(",")
+                             if o.strip()),
+        widget_throttle_days=nps_settings().throttle_days,
     )
     values.update(overrides)
     return CollectorSettings(**values)

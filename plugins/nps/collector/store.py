@@ -23,12 +23,16 @@ log = logging.getLogger(__name__)
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
 
 SQL = {
+    # a kiosk's or widget's resend (same answer_id) is ignored: INSERT ... ON CONFLICT DO NOTHING needs no UPDATE
     "responses": "insert into landing.responses (survey_id, score, comment, reasons, language, responded_at, source, "
-                 "channel, signal, webdriver, user_agent, client_hash) "
+                 "channel, signal, webdriver, user_agent, client_hash, answer_id, location_id, order_number) "
                  "values (%(survey_id)s, %(score)s, %(comment)s, %(reasons)s, %(language)s, %(responded_at)s, "
-                 "%(source)s, %(channel)s, %(signal)s, %(webdriver)s, %(user_agent)s, %(client_hash)s)",
+                 "%(source)s, %(channel)s, %(signal)s, %(webdriver)s, %(user_agent)s, %(client_hash)s, "
+                 "%(answer_id)s, %(location_id)s, %(order_number)s) on conflict do nothing",
     "clicks": "insert into landing.clicks (survey_id, score, clicked_at, user_agent) "
               "values (%(survey_id)s, %(score)s, %(clicked_at)s, %(user_agent)s)",
+    "page_views": "insert into landing.page_views (channel, view_id, location_id, viewed_at) "
+                  "values (%(channel)s, %(view_id)s, %(location_id)s, %(viewed_at)s) on conflict do nothing",
     "sendgrid_events": "insert into landing.sendgrid_events (sg_event_id, event, payload) "
                        "values (%(sg_event_id)s, %(event)s, %(payload)s::jsonb)",
 }
@@ -37,12 +41,13 @@ SQL = {
 # A whole batch as one statement: the rows travel as one JSON array (parsed once, planned once, one round trip).
 BULK_SQL = {
     "responses": "insert into landing.responses (survey_id, score, comment, reasons, language, responded_at, source, "
-                 "channel, signal, webdriver, user_agent, client_hash) "
+                 "channel, signal, webdriver, user_agent, client_hash, answer_id, location_id, order_number) "
                  "select survey_id, score, comment, coalesce(reasons, '{}'), language, responded_at, source, "
-                 "channel, signal, webdriver, user_agent, client_hash "
+                 "channel, signal, webdriver, user_agent, client_hash, answer_id, location_id, order_number "
                  "from jsonb_to_recordset(%s::jsonb) as r(survey_id text, score smallint, comment text, "
                  "reasons text[], language text, responded_at timestamptz, source text, channel text, signal text, "
-                 "webdriver boolean, user_agent text, client_hash text)",
+                 "webdriver boolean, user_agent text, client_hash text, answer_id text, location_id text, "
+                 "order_number text) on conflict do nothing",
     "clicks": "insert into landing.clicks (survey_id, score, clicked_at, user_agent) "
               "select survey_id, score, clicked_at, user_agent from jsonb_to_recordset(%s::jsonb) "
               "as r(survey_id text, score smallint, clicked_at timestamptz, user_agent text)",
@@ -60,12 +65,15 @@ def _for_db(table: str, row: dict, replayed: bool) -> dict:
     if table == "responses":
         row["source"] = "spool" if replayed else row.get("source", "web")
         row.setdefault("channel", "email")  # spool lines from before the QR code were all e-mail answers
-        for audit in ("signal", "webdriver", "user_agent", "client_hash"):  # absent from older spool lines
+        for audit in ("signal", "webdriver", "user_agent", "client_hash", "answer_id", "location_id",
+                      "order_number"):  # absent from older spool lines
             row.setdefault(audit, None)
         if isinstance(row["responded_at"], str):
             row["responded_at"] = datetime.fromisoformat(row["responded_at"])
     elif table == "clicks" and isinstance(row["clicked_at"], str):
         row["clicked_at"] = datetime.fromisoformat(row["clicked_at"])
+    elif table == "page_views" and isinstance(row["viewed_at"], str):
+        row["viewed_at"] = datetime.fromisoformat(row["viewed_at"])
     return row
 
 
@@ -116,7 +124,7 @@ class Batcher:
 
 
 class Store:
-    BATCHED = ("responses", "clicks")
+    BATCHED = ("responses", "clicks", "page_views")
 
     def __init__(self, db_url: str, spool: Spool, pool_min: int = 1, pool_max: int = 8, timeout_s: float = 2.0):
         self.db_url, self.spool = db_url, spool

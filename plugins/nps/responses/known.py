@@ -1,5 +1,7 @@
 """Whatever the channel (e-mail, the invoice's QR code, file drops), an answer belongs to a known purchase: a survey
-we sent, or the survey of a 1C sale (a QR answer has no send; `nps.tokens.sale_survey_id`)."""
+we sent, or the survey of a 1C sale (a QR answer has no send; `nps.tokens.sale_survey_id`). The one exception is an
+anonymous answer, whose id the collector made for it (`ANONYMOUS`: a shop kiosk's, with its location, or the website
+widget's without an order number, `nps.collector.kiosk`): it belongs to no purchase and counts by itself."""
 
 from __future__ import annotations
 
@@ -10,12 +12,13 @@ import psycopg
 from nps.tokens import sale_survey_id_sql
 
 UNKNOWN_SURVEY = "unknown survey_id (no send, no 1C sale)"
+ANONYMOUS = ("kq", "wq")  # kiosk, widget: `nps.collector.kiosk.answer_survey_id`; never a purchase's id (`sv`, `s-`)
 
 
 def unknown_surveys(conn: psycopg.Connection, ids: Iterable[str]) -> set[str]:
     """Those of `ids` with no send in `raw.survey_sends` and no sale in `raw.onec_sales`: their answers go to
     raw.quarantine, never to raw."""
-    wanted = set(ids)
+    wanted = {i for i in ids if not i.startswith(ANONYMOUS)}
     if not wanted:
         return set()
     sent = conn.execute("select survey_id from raw.survey_sends where survey_id = any(%s)", (list(wanted),))

@@ -12,7 +12,7 @@ from nps.collector.pages import HUMAN_SIGNALS
 from nps.config import settings
 from nps.responses import latest
 from nps.responses.known import UNKNOWN_SURVEY, unknown_surveys
-from nps.tokens import SURVEY_ID
+from nps.tokens import SURVEY_ID, sale_survey_id_sql
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,22 @@ BURST_S = 30  # other scores of one survey opened from one client within this ma
 # A QR answer can come before the night's extract brings its sale: it stays in landing (the watermark waits) and is
 # read again each run, for as long as missed runs are caught up (NPS_CATCH_UP_DAYS); then it is an unknown survey.
 WAITING = "waiting for its 1C sale"
+UNKNOWN_ORDER = "unknown order number (no 1C order with a sale)"
+
+# A widget answer with the order number the shop's site passed answers that order's survey: the survey of its sale
+# (the first, when 1C shipped it in parts; the latest order, when 1C's yearly numbering reused the number), like a QR
+# answer. Without a sale yet it waits like a QR answer.
+BIND_ORDER = f"""
+    update _answers a set survey_id = bound.survey_id
+    from (
+        select distinct on (o.number) o.number, {sale_survey_id_sql('s.ref_key')} as survey_id
+        from raw.onec_orders o
+        inner join raw.onec_sales s on s.order_ref = o.ref_key and s.posted and not s.deletion_mark
+        where not o.deletion_mark and o.number = any(%(numbers)s)
+        order by o.number, o.order_date desc, s.sale_date, s.ref_key
+    ) bound
+    where a.order_number = bound.number and a.problem is null
+"""
 
 # The one rule for whether a landing answer `l` counts: a person was seen (a human signal), the agent is no known
 # scanner, and it is no burst (a submit is judged alone: a person may change the score on the form).
@@ -68,6 +84,15 @@ def load_responses(conn: psycopg.Connection, run_id: str | None = None) -> dict:
             from landing.responses l where l.id > %(wm)s
         """, {"wm": wm, "re": SURVEY_ID.pattern, "human": list(HUMAN_SIGNALS), "scanner": SCANNER_AGENTS,
               "burst": BURST_S})
+        numbers = [r[0] for r in conn.execute("select distinct order_number from _answers "
+                                              "where order_number is not null and problem is null")]
+        if numbers:
+            conn.execute(BIND_ORDER, {"numbers": numbers})
+            conn.execute("""
+                update _answers set problem = case
+                    when received_at > now() - make_interval(days => %(wait)s) then %(waiting)s else %(unknown)s end
+                where order_number is not null and problem is null and survey_id like 'wq%%'
+            """, {"wait": settings().catch_up_days, "waiting": WAITING, "unknown": UNKNOWN_ORDER})
         ids = [r[0] for r in conn.execute("select distinct survey_id from _answers where problem is null")]
         conn.execute("""
             update _answers set problem = case

@@ -1,0 +1,127 @@
+"""Issue 23, the shop kiosk and the website widget over real HTTP: a kiosk token opens its page until revoked, a
+resent answer lands once, the per-location rate limit, the widget's CORS (an allowed site vs a foreign one), and an
+order-bound widget answer loading onto that purchase's survey; anonymous answers reach raw with their location."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import psycopg
+import pytest
+from collector_support import collector_url, serve, settings
+from psycopg.types.json import Jsonb
+
+from nps import tokens, warehouse
+from nps.collector import kiosk
+from nps.collector.app import create_app
+from nps.responses.landing import load_landing
+
+SITE = "http://shop.example.test"
+
+
+@pytest.fixture(scope="module")
+def kw_warehouse(server_url: str):
+    with warehouse.throwaway(server_url, "nps_kiosk") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def live(kw_warehouse, tmp_path_factory):
+    cfg = settings(collector_url(kw_warehouse), tmp_path_factory.mktemp("spool"), widget_origins=(SITE,),
+                   kiosk_rate_limit_per_minute=5)
+    with serve(create_app(cfg)) as base:
+        yield base
+
+
+@pytest.fixture
+def kdb(kw_warehouse):
+    with psycopg.connect(kw_warehouse, autocommit=True) as conn:
+        yield conn
+
+
+def answer_id() -> str:
+    return uuid.uuid4().hex
+
+
+def test_kiosk_token_opens_the_page_until_revoked_and_a_resend_lands_once(live, kdb, kw_warehouse, tmp_path):
+    location = "shop-" + uuid.uuid4().hex[:6]
+    token = kiosk.add(kdb, location, "Магазин на Хрещатику", "Київ")
+    page = httpx.get(f"{live}/k/{token}?lang=pl", timeout=10)
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    assert '<script src="/static/kiosk.js">' in page.text and "Polski" in page.text
+    assert httpx.get(f"{live}/k/{'x' * 32}", timeout=10).status_code == 404
+    aid = answer_id()
+    body = {"id": aid, "score": 4, "reasons": ["price"], "comment": "Дорого", "lang": "uk", "signal": "touch"}
+    for _ in range(2):  # the kiosk lost the first reply and sends again
+        r = httpx.post(f"{live}/k/{token}/answers", json=body, timeout=10)
+        assert r.status_code == 200 and r.json()["ok"]
+    assert httpx.post(f"{live}/k/{token}/sessions", json={"id": aid}, timeout=10).status_code == 200
+    rows = kdb.execute("select survey_id, channel, location_id, score from landing.responses where answer_id = %s",
+                       ("kq" + aid,)).fetchall()
+    assert rows == [("kq" + aid, "kiosk", location, 4)]
+    assert kdb.execute("select channel, location_id from landing.page_views where view_id = %s",
+                       ("kq" + aid,)).fetchall() == [("kiosk", location)]
+    load_landing(kw_warehouse)
+    assert kdb.execute("select score, comment, channel, location_id from raw.survey_responses where survey_id = %s",
+                       ("kq" + aid,)).fetchall() == [(4, "Дорого", "kiosk", location)]
+
+    assert kiosk.revoke(kdb, location)
+    # the live collector caches a token for kiosk.CACHE_S; a freshly started one sees the revocation at once
+    with serve(create_app(settings(collector_url(kw_warehouse), tmp_path / "spool"))) as fresh:
+        off = httpx.get(f"{fresh}/k/{token}?lang=en", timeout=10)
+        assert off.status_code == 410 and "switched off" in off.text
+        assert httpx.post(f"{fresh}/k/{token}/answers", json={**body, "id": answer_id()},
+                          timeout=10).status_code == 410
+
+
+def test_kiosk_is_rate_limited_per_location(live, kdb):
+    busy, calm = (kiosk.add(kdb, "rl-" + uuid.uuid4().hex[:6], "Точка", "Львівська") for _ in range(2))
+    codes = [httpx.post(f"{live}/k/{busy}/sessions", json={"id": answer_id()}, timeout=10).status_code
+             for _ in range(7)]
+    assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
+    assert httpx.post(f"{live}/k/{calm}/sessions", json={"id": answer_id()}, timeout=10).status_code == 200
+    bad = httpx.post(f"{live}/k/{calm}/answers", json={"id": "nope", "score": 11}, timeout=10)
+    assert bad.status_code == 422
+
+
+def test_widget_answers_only_from_an_allowed_site(live, kdb):
+    script = httpx.get(f"{live}/widget.js", timeout=10)
+    assert script.status_code == 200 and script.headers["content-type"].startswith("application/javascript")
+    assert "eval(" not in script.text and "document.cookie" not in script.text
+    pre = httpx.options(f"{live}/w/answers", headers={"Origin": SITE, "Access-Control-Request-Method": "POST"},
+                        timeout=10)
+    assert pre.status_code == 204 and pre.headers["access-control-allow-origin"] == SITE
+    foreign = "http://evil.example.test"
+    assert "access-control-allow-origin" not in httpx.options(
+        f"{live}/w/answers", headers={"Origin": foreign, "Access-Control-Request-Method": "POST"}, timeout=10).headers
+    aid = answer_id()
+    body = {"id": aid, "score": 10, "lang": "en", "signal": "pointer"}
+    refused = httpx.post(f"{live}/w/answers", json=body, headers={"Origin": foreign}, timeout=10)
+    assert refused.status_code == 403 and "access-control-allow-origin" not in refused.headers
+    ok = httpx.post(f"{live}/w/answers", json=body, headers={"Origin": SITE}, timeout=10)
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == SITE
+    assert kdb.execute("select channel, score from landing.responses where survey_id = %s",
+                       ("wq" + aid,)).fetchall() == [("web", 10)]
+
+
+def test_order_bound_widget_answer_lands_on_that_purchases_survey(live, kdb, kw_warehouse):
+    order, sale, number = str(uuid.uuid4()), str(uuid.uuid4()), "ЦБ-" + uuid.uuid4().hex[:6]
+    kdb.execute("insert into raw.onec_orders (ref_key, number, order_date, posted, payload) "
+                "values (%s, %s, '2026-03-01 09:00', true, '{}')", (order, number))
+    kdb.execute("insert into raw.onec_sales (ref_key, number, sale_date, order_ref, posted, payload) "
+                "values (%s, 'РН-9', '2026-03-02 10:00', %s, true, %s)", (sale, order, Jsonb({"Ref_Key": sale})))
+    aid = answer_id()
+    r = httpx.post(f"{live}/w/answers", json={"id": aid, "score": 3, "order": number, "signal": "pointer"},
+                   headers={"Origin": SITE}, timeout=10)
+    assert r.status_code == 200
+    stranger = answer_id()  # an order number 1C does not know (yet): it waits like a QR answer, never lands alone
+    httpx.post(f"{live}/w/answers", json={"id": stranger, "score": 9, "order": "НЕМАЄ-1", "signal": "pointer"},
+               headers={"Origin": SITE}, timeout=10)
+    stats = load_landing(kw_warehouse)
+    survey = tokens.sale_survey_id(sale)
+    assert kdb.execute("select score, channel from raw.survey_responses where survey_id = %s",
+                       (survey,)).fetchall() == [(3, "web")]
+    assert kdb.execute("select count(*) from raw.survey_responses where survey_id in (%s, %s)",
+                       ("wq" + aid, "wq" + stranger)).fetchone()[0] == 0
+    assert stats["responses_waiting"] >= 1
