@@ -76,8 +76,9 @@ def test_passives_with_a_comment_make_cases_only_when_enabled(answers, db, monke
 
 
 def test_a_case_carries_what_the_customer_bought_before_the_answer(answers, db):
-    """The digest's purchase line reads the case relation: the long window's "before" side of int_answer_outcomes,
-    filled for every case, including an answer the hourly (answers) cadence has just built."""
+    """The digest's purchase line reads the case relation: the long window's "before" side of int_answer_outcomes
+    (built nightly; an answer of the last hours has it from the next nightly build, the line is left out until then),
+    filled for every case."""
     from nps.closeloop.digest import case_details
 
     _build("+detractor_cases", answers["target"])
