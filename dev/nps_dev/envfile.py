@@ -37,6 +37,7 @@ def _secrets(path: Path) -> dict:
         "fernet_key": lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "token_secret": lambda: secrets.token_urlsafe(32),
         "qr_api_key": lambda: secrets.token_urlsafe(32),
+        "widget_order_secret": lambda: secrets.token_urlsafe(32),
         "warehouse_key": lambda: secrets.token_urlsafe(24),
         "superset_secret_key": lambda: secrets.token_urlsafe(42),
     }
@@ -113,6 +114,7 @@ def render(env: dict[str, str] | None = None) -> str:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _airflow_db_url(warehouse),
         "NPS_TOKEN_SECRET": secret["token_secret"],
         "NPS_QR_API_KEY": secret["qr_api_key"],  # the password 1C's print form sends to GET /qr/ (README)
+        "NPS_WIDGET_ORDER_SECRET": secret["widget_order_secret"],  # the shop signs the widget's data-order (README)
         "NPS_CUSTOMER_KEY_SECRET": secret["warehouse_key"],
         "SUPERSET_SECRET_KEY": secret["superset_secret_key"],
         "NPS_COLLECTOR_BASE_URL": f"http://127.0.0.1:{port['NPS_COLLECTOR_PORT']}",

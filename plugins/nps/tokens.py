@@ -7,6 +7,10 @@ The QR code printed on a 1C invoice carries a second form, `<survey_id>.<signatu
 that sale, signed with the same secret under its own label, so neither form passes for the other. It has no expiry:
 a printed invoice cannot be re-issued and lives for months, and the worst a stale link can do is replace that
 purchase's own answer (the latest wins). Rotating `NPS_TOKEN_SECRET` voids every link, e-mailed and printed.
+
+The website widget's order number is signed by the shop's backend (`sign_order`, `data-order-sig`): hex HMAC-SHA256
+of `order:<number>` under `NPS_WIDGET_ORDER_SECRET`, a secret of its own because the shop must hold it, and the survey
+token secret never leaves the collector. Without a valid one nobody can answer for a purchase by guessing its number.
 """
 
 from __future__ import annotations
@@ -113,6 +117,19 @@ def verify_qr(token: str, secret: str | None = None) -> str:
     if not match or not hmac.compare_digest(_sign(f"qr:{match[1]}", _secret(secret)), match[2]):
         raise InvalidToken("bad QR token")
     return match[1]
+
+
+def sign_order(number: str, secret: str) -> str:
+    """A widget's `data-order-sig` for 1C order `number` (README, "Website widget", has it in PHP and Python)."""
+    if not secret:
+        raise RuntimeError("NPS_WIDGET_ORDER_SECRET is not set: widget order numbers cannot be signed or checked")
+    return hmac.new(secret.encode(), f"order:{number}".encode(), hashlib.sha256).hexdigest()
+
+
+def verify_order(number: str, signature: object, secret: str) -> bool:
+    """Whether `signature` is `sign_order(number)` (constant time; hex in either case)."""
+    return isinstance(signature, str) and signature.isascii() and bool(secret) \
+        and hmac.compare_digest(sign_order(number, secret), signature.lower())
 
 
 def _b36(value: int) -> str:

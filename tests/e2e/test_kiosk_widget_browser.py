@@ -1,6 +1,7 @@
 """Issue 23 in a real browser (headless Chromium via Playwright): the shop kiosk on a 1080x1920 touch screen (an
 answer, the thank-you, the idle reset; offline answers queued and sent once when the network returns), and the
-website widget embedded in a plain HTML page of another origin (its answer lands with channel web)."""
+website widget embedded in a plain HTML page of another origin, with a signed order number (its answer lands with
+channel web on that order's purchase)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from collector_support import collector_url, serve, settings, wait_for
+from psycopg.types.json import Jsonb
 from test_collector_browser import ARGS, CHROMIUM
 
 from conftest import free_port
+from nps import tokens
 from nps.collector import kiosk
 from nps.collector.app import create_app
 from nps.responses.landing import load_landing
@@ -22,21 +25,24 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 SITE_PORT = free_port()
 SITE = f"http://localhost:{SITE_PORT}"  # another origin than the collector's http://127.0.0.1:<port>
 # a real browser's agent: Playwright's default says HeadlessChrome, which the loader takes for a scanner
+ORDER_SECRET = "shop-backend-order-secret"
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 
 
 @pytest.fixture(scope="module")
 def collector(warehouse_url, tmp_path_factory):
     cfg = settings(collector_url(warehouse_url), tmp_path_factory.mktemp("spool"), widget_origins=(SITE,),
-                   kiosk_idle_seconds=2)
+                   kiosk_idle_seconds=2, widget_order_secret=ORDER_SECRET)
     with serve(create_app(cfg)) as base:
         yield base
 
 
 @contextlib.contextmanager
-def shop_site(collector: str):
-    """A plain HTML page with the README's one-line embed, on its own origin (a thread of http.server)."""
-    tag = f'<script src="{collector}/widget.js" async></script>'
+def shop_site(collector: str, order: str):
+    """A plain HTML page with the README's embed, on its own origin (a thread of http.server): the order number and
+    its signature, as the shop's backend computes them."""
+    tag = (f'<script src="{collector}/widget.js" data-order="{order}" '
+           f'data-order-sig="{tokens.sign_order(order, ORDER_SECRET)}" async></script>')
     html = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Shop</title></head>"
             f"<body><h1>Thank you for your order</h1>{tag}</body></html>").encode()
 
@@ -128,8 +134,13 @@ def test_kiosk_on_a_portrait_touch_screen_answers_resets_and_survives_going_offl
 
 
 def test_widget_on_a_shop_page_of_another_origin(collector, warehouse_url, db):
+    order, sale, number = str(uuid.uuid4()), str(uuid.uuid4()), "ЦБ-" + uuid.uuid4().hex[:6]
+    db.execute("insert into raw.onec_orders (ref_key, number, order_date, posted, payload) "
+               "values (%s, %s, '2026-03-01 09:00', true, '{}')", (order, number))
+    db.execute("insert into raw.onec_sales (ref_key, number, sale_date, order_ref, posted, payload) "
+               "values (%s, 'РН-9', '2026-03-02 10:00', %s, true, %s)", (sale, order, Jsonb({"Ref_Key": sale})))
     problems: list[str] = []
-    with shop_site(collector) as url, chromium() as browser:
+    with shop_site(collector, number) as url, chromium() as browser:
         context = browser.new_context(user_agent=AGENT)
         page = context.new_page()
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
@@ -143,11 +154,9 @@ def test_widget_on_a_shop_page_of_another_origin(collector, warehouse_url, db):
         page.wait_for_timeout(1500)
         assert page.get_by_role("dialog").count() == 0
         context.close()
-    [(survey, score, channel)] = db.execute(
-        "select survey_id, score, channel from landing.responses where channel = 'web' and survey_id like 'wq%%' "
-        "and responded_at > now() - interval '1 minute' order by id desc limit 1").fetchall()
-    assert (score, channel) == (8, "web")
+    assert db.execute("select score, channel from landing.responses where order_number = %s",
+                      (number,)).fetchall() == [(8, "web")]
     load_landing(warehouse_url)
     assert db.execute("select score, channel from raw.survey_responses where survey_id = %s",
-                      (survey,)).fetchall() == [(8, "web")]
+                      (tokens.sale_survey_id(sale),)).fetchall() == [(8, "web")]
     assert problems == []

@@ -1,6 +1,7 @@
 """Issue 23, the shop kiosk and the website widget over real HTTP: a kiosk token opens its page until revoked, a
 resent answer lands once, the per-location rate limit, the widget's CORS (an allowed site vs a foreign one), and an
-order-bound widget answer loading onto that purchase's survey; anonymous answers reach raw with their location."""
+order-bound widget answer loading onto that purchase's survey only with the shop's signature of the order number
+(unsigned or forged: 403, nothing stored); anonymous answers reach raw with their location."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from nps.collector.app import create_app
 from nps.responses.landing import load_landing
 
 SITE = "http://shop.example.test"
+ORDER_SECRET = "shop-backend-order-secret"
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def kw_warehouse(server_url: str):
 @pytest.fixture(scope="module")
 def live(kw_warehouse, tmp_path_factory):
     cfg = settings(collector_url(kw_warehouse), tmp_path_factory.mktemp("spool"), widget_origins=(SITE,),
-                   kiosk_rate_limit_per_minute=5)
+                   kiosk_rate_limit_per_minute=5, widget_order_secret=ORDER_SECRET)
     with serve(create_app(cfg)) as base:
         yield base
 
@@ -105,23 +107,49 @@ def test_widget_answers_only_from_an_allowed_site(live, kdb):
                        ("wq" + aid,)).fetchall() == [("web", 10)]
 
 
-def test_order_bound_widget_answer_lands_on_that_purchases_survey(live, kdb, kw_warehouse):
+def test_order_bound_widget_answer_lands_on_that_purchases_survey(live, kdb, kw_warehouse, tmp_path):
     order, sale, number = str(uuid.uuid4()), str(uuid.uuid4()), "ЦБ-" + uuid.uuid4().hex[:6]
     kdb.execute("insert into raw.onec_orders (ref_key, number, order_date, posted, payload) "
                 "values (%s, %s, '2026-03-01 09:00', true, '{}')", (order, number))
     kdb.execute("insert into raw.onec_sales (ref_key, number, sale_date, order_ref, posted, payload) "
                 "values (%s, 'РН-9', '2026-03-02 10:00', %s, true, %s)", (sale, order, Jsonb({"Ref_Key": sale})))
-    aid = answer_id()
-    r = httpx.post(f"{live}/w/answers", json={"id": aid, "score": 3, "order": number, "signal": "pointer"},
-                   headers={"Origin": SITE}, timeout=10)
+
+    def post(base: str, score: int, **fields) -> tuple[str, httpx.Response]:
+        aid = answer_id()
+        body = {"id": aid, "score": score, "signal": "pointer", **fields}
+        return aid, httpx.post(f"{base}/w/answers", json=body, headers={"Origin": SITE}, timeout=10)
+
+    sig = tokens.sign_order(number, ORDER_SECRET)
+    # someone who knows (or guesses) the number: no signature, a forged one, another order's, another secret's
+    refused = [post(live, 0, order=number), post(live, 0, order=number, order_sig="0" * 64),
+               post(live, 0, order=number, order_sig=tokens.sign_order(number + "1", ORDER_SECRET)),
+               post(live, 0, order=number, order_sig=tokens.sign_order(number, "guessed")),
+               post(live, 0, order=number, order_sig=None), post(live, 0, order=number, order_sig=["x"])]
+    for _, r in refused:
+        assert r.status_code == 403 and r.json() == {"error": "bad order signature"}
+        assert r.headers["access-control-allow-origin"] == SITE  # the site's script can read the refusal
+    with serve(create_app(settings(collector_url(kw_warehouse), tmp_path / "spool", widget_origins=(SITE,)))) as bare:
+        unset = post(bare, 0, order=number, order_sig=sig)  # no NPS_WIDGET_ORDER_SECRET: no order-bound answers
+        assert unset[1].status_code == 403 and unset[1].json() == {"error": "order signatures are not configured"}
+        assert post(bare, 7)[1].status_code == 200  # anonymous answers still work there
+    refused.append(unset)
+    assert kdb.execute("select count(*) from landing.responses where survey_id = any(%s)",
+                       (["wq" + aid for aid, _ in refused],)).fetchone()[0] == 0
+
+    aid, r = post(live, 3, order=f" {number} ", order_sig=sig)  # the widget trims data-order; signed: the number
     assert r.status_code == 200
-    stranger = answer_id()  # an order number 1C does not know (yet): it waits like a QR answer, never lands alone
-    httpx.post(f"{live}/w/answers", json={"id": stranger, "score": 9, "order": "НЕМАЄ-1", "signal": "pointer"},
-               headers={"Origin": SITE}, timeout=10)
+    assert kdb.execute("select order_number from landing.responses where survey_id = %s",
+                       ("wq" + aid,)).fetchall() == [(number,)]
+    # an order number 1C does not know (yet), signed: it waits like a QR answer, never lands alone
+    stranger, _ = post(live, 9, order="НЕМАЄ-1", order_sig=tokens.sign_order("НЕМАЄ-1", ORDER_SECRET))
+    anonymous, r = post(live, 6)  # no order: anonymous as before
+    assert r.status_code == 200
     stats = load_landing(kw_warehouse)
     survey = tokens.sale_survey_id(sale)
     assert kdb.execute("select score, channel from raw.survey_responses where survey_id = %s",
                        (survey,)).fetchall() == [(3, "web")]
     assert kdb.execute("select count(*) from raw.survey_responses where survey_id in (%s, %s)",
                        ("wq" + aid, "wq" + stranger)).fetchone()[0] == 0
+    assert kdb.execute("select score, channel from raw.survey_responses where survey_id = %s",
+                       ("wq" + anonymous,)).fetchall() == [(6, "web")]
     assert stats["responses_waiting"] >= 1

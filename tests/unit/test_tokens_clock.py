@@ -56,6 +56,23 @@ def test_qr_token_is_bound_to_its_sale_and_is_no_email_token():
         tokens.verify(qr, secret=SECRET)
 
 
+def test_order_signature_is_the_readmes_hex_hmac_and_binds_its_number():
+    import hashlib
+    import hmac
+
+    sig = tokens.sign_order("ЦБ-000123", "shop-secret")
+    assert sig == hmac.new(b"shop-secret", "order:ЦБ-000123".encode(), hashlib.sha256).hexdigest()  # README's Python
+    assert tokens.verify_order("ЦБ-000123", sig, "shop-secret") and tokens.verify_order("ЦБ-000123", sig.upper(),
+                                                                                        "shop-secret")
+    for number, bad, secret in (("ЦБ-000124", sig, "shop-secret"), ("ЦБ-000123", sig, "other"),
+                                ("ЦБ-000123", sig[:-1], "shop-secret"), ("ЦБ-000123", sig[:-1] + "é", "shop-secret"),
+                                ("ЦБ-000123", None, "shop-secret"), ("ЦБ-000123", 12, "shop-secret"),
+                                ("ЦБ-000123", "", "shop-secret"), ("ЦБ-000123", sig, "")):
+        assert not tokens.verify_order(number, bad, secret)
+    with pytest.raises(RuntimeError):
+        tokens.sign_order("ЦБ-000123", "")
+
+
 def test_simulated_clock(tmp_path, monkeypatch):
     path = tmp_path / "clock"
     instant = datetime(2026, 2, 3, 10, 0, tzinfo=UTC)

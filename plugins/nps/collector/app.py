@@ -6,7 +6,8 @@ An answer keeps its audit trail (signal, webdriver flag, user agent, keyed clien
 The same pages answer two links: the e-mail's (`/s/`, channel `email`) and the 1C invoice's QR code (`/q/`, channel
 `qr`, `nps.collector.qr`), whose picture 1C's print form fetches from `GET /qr/{sale_ref}.png` with a key.
 Two anonymous channels post JSON: a shop's kiosk (`/k/{token}`, channel `kiosk`, `nps.collector.kiosk`) and the
-widget a site embeds (`/widget.js` -> `/w/answers`, channel `web`, CORS for `NPS_WIDGET_ORIGINS` only).
+widget a site embeds (`/widget.js` -> `/w/answers`, channel `web`, CORS for `NPS_WIDGET_ORIGINS` only); a widget
+answer binds to a purchase only with the order number's signature (`tokens.verify_order`), else it is refused (403).
 """
 
 from __future__ import annotations
@@ -451,7 +452,15 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         order = body.get("order")
         if row is None or (order is not None and not (isinstance(order, str) and ORDER_NUMBER.match(order.strip()))):
             return JSONResponse({"error": "invalid"}, status_code=422, headers=allowed)
-        row["order_number"] = order.strip() if order else None  # the loader binds it to that order's sale
+        if order is not None:  # the loader binds it to that order's sale: only when the shop signed the number
+            order = order.strip()
+            if not cfg.widget_order_secret:
+                log.error("an order-bound widget answer refused: NPS_WIDGET_ORDER_SECRET is not set")
+                return JSONResponse({"error": "order signatures are not configured"}, status_code=403,
+                                    headers=allowed)
+            if not tokens.verify_order(order, body.get("order_sig"), cfg.widget_order_secret):
+                return JSONResponse({"error": "bad order signature"}, status_code=403, headers=allowed)
+            row["order_number"] = order
         return JSONResponse({"ok": True, "stored": await store.write("responses", [row])}, headers=allowed)
 
     def via(link: Link, handler):

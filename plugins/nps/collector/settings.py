@@ -33,6 +33,7 @@ class CollectorSettings:
     kiosk_rate_limit_per_minute: int = 30  # answers + sessions per kiosk location and worker; 0 disables
     widget_origins: tuple[str, ...] = ()  # the sites that may embed the widget (CORS); none: the widget is off
     widget_throttle_days: int = 90        # the widget does not ask a browser that answered within this many days
+    widget_order_secret: str = ""         # the shop's backend signs data-order with it; empty: order-bound answers 403
 
 
 def from_env(**overrides) -> CollectorSettings:
@@ -60,6 +61,7 @@ def from_env(**overrides) -> CollectorSettings:
         widget_origins=tuple(o.strip().rstrip("/") for o in os.environ.get("NPS_WIDGET_ORIGINS", "").split(",")
                              if o.strip()),
         widget_throttle_days=nps_settings().throttle_days,
+        widget_order_secret=os.environ.get("NPS_WIDGET_ORDER_SECRET", "").strip(),
     )
     values.update(overrides)
     return CollectorSettings(**values)

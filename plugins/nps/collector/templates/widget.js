@@ -1,5 +1,6 @@
 // The NPS widget a shop's site embeds with one tag (README, "Website widget"):
-//   <script src="https://<collector>/widget.js" data-order="<1C order number, when known>" async></script>
+//   <script src="https://<collector>/widget.js" data-order="<1C order number, when known>"
+//           data-order-sig="<the shop backend's signature of it>" async></script>
 // A small 0-10 prompt in a shadow root; no cookies, no third-party requests, nothing inline for the host's
 // CSP (styles are set through the DOM). localStorage remembers an answer for the throttle period.
 (function () {
@@ -9,6 +10,7 @@
   if (!ENABLED || !me || !window.fetch) return;
   var origin = new URL(me.src, location.href).origin;
   var order = (me.getAttribute('data-order') || '').trim();
+  var orderSig = (me.getAttribute('data-order-sig') || '').trim();
   var lang = [me.getAttribute('data-lang'), document.documentElement.lang, navigator.language]
     .map(function (v) { return (v || '').slice(0, 2).toLowerCase().replace('ua', 'uk'); })
     .filter(function (v) { return TEXTS[v]; })[0] || 'uk';
@@ -51,7 +53,7 @@
       b.value = String(n);
       b.addEventListener('click', function (e) {
         var body = {id: id, score: Number(e.currentTarget.value), lang: lang, signal: 'pointer'};
-        if (order) body.order = order;
+        if (order) { body.order = order; body.order_sig = orderSig; }  // unsigned: the collector refuses it
         post('/w/answers', body).then(function (r) {
           if (r.ok) {
             try { localStorage.setItem(KEY, String(Date.now())); } catch (err) { /* private mode */ }
