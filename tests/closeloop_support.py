@@ -21,7 +21,7 @@ create table ops.detractor_cases (
     score smallint, reasons text[], comment text, themes text[] default '{}', responded_at timestamptz,
     order_number text,
     delivered_at timestamp, promised_date date, delay_days integer, is_in_full boolean, nps_category text,
-    history_days integer, orders_before integer, revenue_before numeric(18, 2)
+    history_days integer, orders_before integer, revenue_before numeric(18, 2), location_name text
 );
 create schema if not exists staging;
 drop table if exists staging.region_managers;
@@ -38,14 +38,15 @@ def add_case(db, survey_id: str, *, region="Київська", assigned_by=None,
              responded_at="2026-03-01T10:00:00+02:00", comment="Привезли на 3 дні пізніше", reasons=("delivery_speed",),
              customer="Іван Петренко", company="ТОВ Ромашка", phone="+380501112233", email="ivan@example.com",
              delivered_at="2026-02-27 12:00", promised_date="2026-02-24", delay_days=3, is_in_full=False,
-             order_number="ЗК-000123", orders_before=4, revenue_before=52300) -> None:
+             order_number="ЗК-000123", orders_before=4, revenue_before=52300, location_name=None) -> None:
     category = category or ("detractor" if score <= 6 else "passive" if score <= 8 else "promoter")
     db.execute("""
         insert into ops.detractor_cases values (%s, %s, %s, %s, 'retail', %s, %s, %s, %s, 'uk', %s, %s, %s, %s,
-                                                '{}', %s, %s, %s, %s, %s, %s, %s, 180, %s, %s)
-    """, (survey_id, f"p-{survey_id}", f"c-{survey_id}", region, customer, company, phone, email, assigned_by, score,
-          list(reasons), comment, responded_at, order_number, delivered_at, promised_date, delay_days, is_in_full,
-          category, orders_before, revenue_before))
+                                                '{}', %s, %s, %s, %s, %s, %s, %s, 180, %s, %s, %s)
+    """, (survey_id, None if location_name else f"p-{survey_id}", None if location_name else f"c-{survey_id}",
+          region, customer, company, phone, email, assigned_by, score, list(reasons), comment, responded_at,
+          order_number, delivered_at, promised_date, delay_days, is_in_full, category, orders_before,
+          revenue_before, location_name))
 
 
 def add_crm_user(db, user_id: str, email: str, name: str, language: str = "uk", active: bool = True) -> None:

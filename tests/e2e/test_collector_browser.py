@@ -8,6 +8,7 @@ import shutil
 import time
 import uuid
 
+import psycopg
 import pytest
 from collector_support import add_sends, count, live_collector, token, wait_for  # noqa: F401 - a fixture
 
@@ -116,24 +117,28 @@ def test_person_on_a_phone_submits_the_form_and_is_counted_once(live_collector, 
     assert problems == []  # no CSP violations, no script errors
 
 
-def test_person_scans_the_invoice_qr_code_with_a_phone_and_answers(live_collector, warehouse_url, db):  # noqa: F811
+def test_person_scans_the_invoice_qr_code_with_a_phone_and_answers(server_url, tmp_path):
     """The QR code on a 1C invoice: a Ukrainian phone opens the printed link (no ?lang=, the phone's language decides),
-    taps a score, a reason, writes a comment and sends; the answer lands and loads with channel qr."""
-    from collector_support import TOKEN_SECRET
+    taps a score, a reason, writes a comment and sends; the answer lands and loads with channel qr. In a database of
+    its own: the sale it makes up stays out of the session's shared warehouse."""
+    from collector_support import TOKEN_SECRET, collector_url, serve, settings
 
+    from nps import warehouse
     from nps.collector import qr
+    from nps.collector.app import create_app
     from nps.tokens import sale_survey_id
 
     sale = str(uuid.uuid4())
     survey = sale_survey_id(sale)
-    db.execute("insert into raw.onec_sales (ref_key, posted, payload) values (%s, true, '{}')", (sale,))
     problems: list[str] = []
-    try:
+    with warehouse.throwaway(server_url, "nps_qr_browser") as url, psycopg.connect(url, autocommit=True) as db, \
+            serve(create_app(settings(collector_url(url), tmp_path / "spool"))) as live:
+        db.execute("insert into raw.onec_sales (ref_key, posted, payload) values (%s, true, '{}')", (sale,))
         with chromium() as (p, browser):
             context = browser.new_context(**p.devices[PHONE], locale="uk-UA")
             page = context.new_page()
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.goto(qr.link(sale, base_url=live_collector, secret=TOKEN_SECRET))
+            page.goto(qr.link(sale, base_url=live, secret=TOKEN_SECRET))
             assert page.locator("html").get_attribute("lang") == "uk"
             page.get_by_role("link", name="Ваша оцінка: 9").tap()
             page.get_by_label("Швидкість доставки").tap()  # the first touch records the chosen score
@@ -148,10 +153,7 @@ def test_person_scans_the_invoice_qr_code_with_a_phone_and_answers(live_collecto
         assert rows == [(9, None, [], "uk", "touch", "qr"),
                         (9, "Все прийшло вчасно", ["delivery_speed"], "uk", "submit", "qr")]
         assert count(db, "landing.clicks", survey) == 0
-        load_landing(warehouse_url)
+        load_landing(url)
         assert db.execute("select score, comment, channel from raw.survey_responses where survey_id = %s",
                           (survey,)).fetchall() == [(9, "Все прийшло вчасно", "qr")]
-        assert problems == []
-    finally:
-        db.execute("delete from raw.onec_sales where ref_key = %s", (sale,))  # the session's warehouse is shared
-        db.execute("delete from raw.survey_responses where survey_id = %s", (survey,))
+    assert problems == []

@@ -1,5 +1,6 @@
 """Issue 23 in a real browser (headless Chromium via Playwright): the shop kiosk on a 1080x1920 touch screen (an
-answer, the thank-you, the idle reset; offline answers queued and sent once when the network returns), and the
+answer, the thank-you, the idle reset; offline answers queued and sent once when the network returns; a detractor's
+phone left only with the consent ticked), and the
 website widget embedded in a plain HTML page of another origin, with a signed order number (its answer lands with
 channel web on that order's purchase)."""
 
@@ -10,13 +11,14 @@ import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import psycopg
 import pytest
 from collector_support import collector_url, serve, settings, wait_for
 from psycopg.types.json import Jsonb
 from test_collector_browser import ARGS, CHROMIUM
 
 from conftest import free_port
-from nps import tokens
+from nps import tokens, warehouse
 from nps.collector import kiosk
 from nps.collector.app import create_app
 from nps.responses.landing import load_landing
@@ -30,8 +32,21 @@ AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) 
 
 
 @pytest.fixture(scope="module")
-def collector(warehouse_url, tmp_path_factory):
-    cfg = settings(collector_url(warehouse_url), tmp_path_factory.mktemp("spool"), widget_origins=(SITE,),
+def kw_url(server_url: str):
+    """A database of this module's own: its page views and answers stay out of the session's shared warehouse."""
+    with warehouse.throwaway(server_url, "nps_kiosk_browser") as url:
+        yield url
+
+
+@pytest.fixture
+def kdb(kw_url):
+    with psycopg.connect(kw_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def collector(kw_url, tmp_path_factory):
+    cfg = settings(collector_url(kw_url), tmp_path_factory.mktemp("spool"), widget_origins=(SITE,),
                    kiosk_idle_seconds=2, widget_order_secret=ORDER_SECRET)
     with serve(create_app(cfg)) as base:
         yield base
@@ -78,14 +93,14 @@ def chromium():
             browser.close()
 
 
-def kiosk_rows(db, location: str) -> list[tuple]:
-    return db.execute("select answer_id, score, reasons, language, signal from landing.responses "
+def kiosk_rows(kdb, location: str) -> list[tuple]:
+    return kdb.execute("select answer_id, score, reasons, language, signal from landing.responses "
                       "where location_id = %s order by id", (location,)).fetchall()
 
 
-def test_kiosk_on_a_portrait_touch_screen_answers_resets_and_survives_going_offline(collector, warehouse_url, db):
+def test_kiosk_on_a_portrait_touch_screen_answers_resets_and_survives_going_offline(collector, kw_url, kdb):
     location = "kiosk-" + uuid.uuid4().hex[:6]
-    token = kiosk.add(db, location, "Магазин", "Львівська")
+    token = kiosk.add(kdb, location, "Магазин", "Львівська")
     problems: list[str] = []
     with chromium() as browser:
         context = browser.new_context(viewport={"width": 1080, "height": 1920}, has_touch=True, locale="uk-UA",
@@ -97,10 +112,11 @@ def test_kiosk_on_a_portrait_touch_screen_answers_resets_and_survives_going_offl
         page.get_by_role("button", name="English").tap()  # the language switch
         page.get_by_role("heading", name="How likely are you to recommend us").wait_for()
         page.locator('#scale button[value="9"]').tap()
+        assert page.locator("#contact-block").is_hidden()  # a promoter is asked for no contact
         page.get_by_role("button", name="Price").tap()
         page.get_by_role("button", name="Send").tap()
         page.get_by_role("heading", name="Thank you!").wait_for()
-        wait_for(lambda: len(kiosk_rows(db, location)) == 1, timeout=15)
+        wait_for(lambda: len(kiosk_rows(kdb, location)) == 1, timeout=15)
         # untouched for the idle time (2 s here): back to the start screen
         page.locator("#start").wait_for(state="visible", timeout=10_000)
         assert page.locator("#thanks").is_hidden()
@@ -108,6 +124,10 @@ def test_kiosk_on_a_portrait_touch_screen_answers_resets_and_survives_going_offl
         context.set_offline(True)
         page.locator('#scale button[value="3"]').tap()
         page.get_by_label("Comment (optional)").fill("Довга черга")
+        page.get_by_label("Leave a phone number or e-mail").fill("067 123 45 67")
+        page.get_by_role("button", name="Send").tap()  # a contact without the consent ticked: not sent
+        page.get_by_role("alert").filter(has_text="tick your consent").wait_for()
+        page.get_by_role("button", name="I agree that the company may contact me").tap()
         page.get_by_role("button", name="Send").tap()
         page.get_by_role("heading", name="Thank you!").wait_for()
         queued = page.evaluate("Object.keys(localStorage).map(k => JSON.parse(localStorage.getItem(k)))[0]")
@@ -116,28 +136,30 @@ def test_kiosk_on_a_portrait_touch_screen_answers_resets_and_survives_going_offl
         page.evaluate("(() => { const k = Object.keys(localStorage)[0]; const q = JSON.parse(localStorage.getItem(k));"
                       " q.push(q[q.length - 1]); localStorage.setItem(k, JSON.stringify(q)); })()")
         page.wait_for_timeout(1000)
-        assert len(kiosk_rows(db, location)) == 1  # nothing reached the collector while offline
+        assert len(kiosk_rows(kdb, location)) == 1  # nothing reached the collector while offline
         context.set_offline(False)
         # polled from here: wait_for_function would eval() inside the page, which its CSP forbids
         wait_for(lambda: page.evaluate("Object.keys(localStorage).every(k => localStorage.getItem(k) === '[]')"),
                  timeout=15)
         context.close()
-    rows = kiosk_rows(db, location)
+    rows = kiosk_rows(kdb, location)
     assert [r[1:] for r in rows] == [(9, ["price"], "en", "touch"), (3, [], "en", "touch")]
-    load_landing(warehouse_url)
-    raw = db.execute("select score, comment, channel from raw.survey_responses where location_id = %s "
+    load_landing(kw_url)
+    raw = kdb.execute("select score, comment, channel from raw.survey_responses where location_id = %s "
                      "order by score", (location,)).fetchall()
     assert raw == [(3, "Довга черга", "kiosk"), (9, None, "kiosk")]
-    sessions = db.execute("select count(*) from landing.page_views where location_id = %s", (location,)).fetchone()
+    sessions = kdb.execute("select count(*) from landing.page_views where location_id = %s", (location,)).fetchone()
     assert sessions[0] == 2
+    assert kdb.execute("select answer_id, phone, language from ops.kiosk_contacts where location_id = %s",
+                       (location,)).fetchall() == [(rows[1][0], "+380671234567", "en")]
     assert problems == []
 
 
-def test_widget_on_a_shop_page_of_another_origin(collector, warehouse_url, db):
+def test_widget_on_a_shop_page_of_another_origin(collector, kw_url, kdb):
     order, sale, number = str(uuid.uuid4()), str(uuid.uuid4()), "ЦБ-" + uuid.uuid4().hex[:6]
-    db.execute("insert into raw.onec_orders (ref_key, number, order_date, posted, payload) "
+    kdb.execute("insert into raw.onec_orders (ref_key, number, order_date, posted, payload) "
                "values (%s, %s, '2026-03-01 09:00', true, '{}')", (order, number))
-    db.execute("insert into raw.onec_sales (ref_key, number, sale_date, order_ref, posted, payload) "
+    kdb.execute("insert into raw.onec_sales (ref_key, number, sale_date, order_ref, posted, payload) "
                "values (%s, 'РН-9', '2026-03-02 10:00', %s, true, %s)", (sale, order, Jsonb({"Ref_Key": sale})))
     problems: list[str] = []
     with shop_site(collector, number) as url, chromium() as browser:
@@ -154,9 +176,9 @@ def test_widget_on_a_shop_page_of_another_origin(collector, warehouse_url, db):
         page.wait_for_timeout(1500)
         assert page.get_by_role("dialog").count() == 0
         context.close()
-    assert db.execute("select score, channel from landing.responses where order_number = %s",
+    assert kdb.execute("select score, channel from landing.responses where order_number = %s",
                       (number,)).fetchall() == [(8, "web")]
-    load_landing(warehouse_url)
-    assert db.execute("select score, channel from raw.survey_responses where survey_id = %s",
+    load_landing(kw_url)
+    assert kdb.execute("select score, channel from raw.survey_responses where survey_id = %s",
                       (tokens.sale_survey_id(sale),)).fetchall() == [(8, "web")]
     assert problems == []

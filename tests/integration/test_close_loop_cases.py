@@ -4,7 +4,9 @@ nps.closeloop.cases as it runs in production."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -92,3 +94,44 @@ def test_a_case_carries_what_the_customer_bought_before_the_answer(answers, db):
     assert all(r[2] >= 1 for r in rows) and any(r[2] > 1 for r in rows)
     details = case_details(db, "ops.detractor_cases", [r[0] for r in rows])
     assert {(d["history_days"], d["orders_before"]) for d in details.values()} == {(180, r[2]) for r in rows}
+
+
+def test_a_kiosk_answer_makes_a_case_only_with_a_consented_contact(answers, db, monkeypatch):
+    """A shop kiosk's anonymous detractor makes a case once its customer left a phone with consent
+    (ops.kiosk_contacts), in the location's oblast, with that phone and the shop in the manager's digest; the same
+    answer without a contact, and a promoter with one, make none."""
+    from nps.closeloop.digest import case_details, view
+
+    monkeypatch.setenv("NPS_CLOSELOOP_MAX_CASE_AGE_DAYS", "3650")
+    at = DAY - timedelta(days=2)
+    ids = {key: "kq" + uuid.uuid4().hex for key in ("called", "silent", "happy")}
+    db.execute("insert into ops.kiosk_locations (location_id, name, region, token_hash) "
+               "values ('podil-test', 'Магазин на Подолі', 'Київщина', 'not-a-token')")
+    try:
+        for key, score in (("called", 2), ("silent", 3), ("happy", 10)):
+            db.execute("insert into raw.survey_responses (survey_id, score, comment, language, channel, responded_at, "
+                       "location_id, answer_id) values (%s, %s, 'Довго чекав на касі', 'uk', 'kiosk', %s, "
+                       "'podil-test', %s)", (ids[key], score, at, ids[key]))
+        for key in ("called", "happy"):
+            db.execute("insert into ops.kiosk_contacts (answer_id, location_id, phone, language, consent_text, "
+                       "consented_at) values (%s, 'podil-test', '+380671234567', 'uk', 'Я згоден(на)', %s)",
+                       (ids[key], at))
+        _build("+detractor_cases", answers["target"])
+        rows = db.execute("select survey_id, region, segment, phone, email, location_name, purchase_id, customer_ref "
+                          "from ops.detractor_cases where survey_id = any(%s)", (list(ids.values()),)).fetchall()
+        assert rows == [(ids["called"], "Київська область", "anonymous", "+380671234567", None, "Магазин на Подолі",
+                         None, None)]
+        cases.open_cases(db, RunDay.of(DAY, "Europe/Kyiv", "kiosk#1"), settings())
+        assert _cases(db)[ids["called"]] == ("detractor", "open")
+        assert not {ids["silent"], ids["happy"]} & set(_cases(db))
+        case = case_details(db, "ops.detractor_cases", [ids["called"]])[ids["called"]]
+        shown = view("uk", {**case, "kind": "detractor"}, DAY.date(), cases.BusinessCalendar(settings().holidays),
+                     ZoneInfo("Europe/Kyiv"))
+        assert (shown["customer"], shown["company"], shown["phone"]) == ("Клієнт кіоску в магазині", "Магазин на Подолі",
+                                                                          "+380671234567")
+        assert shown["order"] is None and shown["delivery"] is None and shown["comment"] == "Довго чекав на касі"
+    finally:
+        db.execute("delete from ops.kiosk_contacts where location_id = 'podil-test'")
+        db.execute("delete from ops.kiosk_locations where location_id = 'podil-test'")
+        db.execute("delete from raw.survey_responses where survey_id = any(%s)", (list(ids.values()),))
+        db.execute("delete from ops.case_state where survey_id = any(%s)", (list(ids.values()),))

@@ -1,7 +1,8 @@
 """Issue 23, the shop kiosk and the website widget over real HTTP: a kiosk token opens its page until revoked, a
 resent answer lands once, the per-location rate limit, the widget's CORS (an allowed site vs a foreign one), and an
 order-bound widget answer loading onto that purchase's survey only with the shop's signature of the order number
-(unsigned or forged: 403, nothing stored); anonymous answers reach raw with their location."""
+(unsigned or forged: 403, nothing stored); anonymous answers reach raw with their location; a kiosk customer's phone or
+e-mail reaches ops only with consent and a low score, and never landing or raw."""
 
 from __future__ import annotations
 
@@ -75,6 +76,65 @@ def test_kiosk_token_opens_the_page_until_revoked_and_a_resend_lands_once(live, 
         assert off.status_code == 410 and "switched off" in off.text
         assert httpx.post(f"{fresh}/k/{token}/answers", json={**body, "id": answer_id()},
                           timeout=10).status_code == 410
+
+
+@pytest.fixture
+def roomy(kw_warehouse, tmp_path):
+    """A collector whose kiosks may post more than `live`'s five a minute."""
+    with serve(create_app(settings(collector_url(kw_warehouse), tmp_path / "spool"))) as base:
+        yield base
+
+
+def test_a_kiosk_contact_reaches_ops_only_with_consent_and_never_landing(roomy, kdb, kw_warehouse):
+    location = "cb-" + uuid.uuid4().hex[:6]
+    token = kiosk.add(kdb, location, "Магазин на Подолі", "Київська")
+    page = httpx.get(f"{roomy}/k/{token}?lang=uk", timeout=10).text
+    assert "Я згоден(на), щоб компанія зв" in page and '"contact_max_score": 6' in page
+
+    def post(score: int, **extra) -> tuple[str, dict]:
+        aid = answer_id()
+        body = {"id": aid, "score": score, "reasons": [], "comment": "Чекав дві години", "lang": "uk", **extra}
+        for _ in range(2):  # a resend after a lost reply: one answer, one contact
+            r = httpx.post(f"{roomy}/k/{token}/answers", json=body, timeout=10)
+            assert r.status_code == 200, r.text
+        return "kq" + aid, r.json()
+
+    consented, reply = post(2, contact="067 123 45 67", consent=True)
+    assert reply["contact"] == "stored"
+    by_mail, _ = post(5, contact=" olena@example.com ", consent=True)
+    no_consent, reply = post(3, contact="0671234567")
+    assert reply["contact"] == "refused"
+    promoter, reply = post(10, contact="0671234567", consent=True)  # no case to call back on: nothing kept
+    assert reply["contact"] == "refused"
+    garbled, reply = post(1, contact="дзвоніть", consent=True)
+    assert reply["contact"] == "refused"
+    assert "contact" not in post(4)[1]
+
+    rows = kdb.execute("select answer_id, location_id, phone, email, language, consent_text from ops.kiosk_contacts "
+                       "where location_id = %s order by phone nulls last", (location,)).fetchall()
+    consent = "Я згоден(на), щоб компанія зв'язалася зі мною щодо цієї відповіді за залишеним контактом."
+    assert rows == [(consented, location, "+380671234567", None, "uk", consent),
+                    (by_mail, location, None, "olena@example.com", "uk", consent)]
+    load_landing(kw_warehouse)
+    for table in ("landing.responses", "raw.survey_responses"):
+        text = kdb.execute(f"select string_agg(t::text, ' ') from {table} t where survey_id = any(%s)",
+                           ([consented, by_mail, no_consent, promoter, garbled],)).fetchone()[0]
+        assert "Чекав дві години" in text and "1234567" not in text and "olena" not in text
+    with psycopg.connect(collector_url(kw_warehouse)) as collector, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        collector.execute("select * from ops.kiosk_contacts")
+
+
+def test_kiosk_contact_rule():
+    assert kiosk.contact_of("+48 601-234-567") == {"phone": "+48601234567", "email": None}
+    assert kiosk.contact_of("(067) 123-45-67") == {"phone": "+380671234567", "email": None}
+    assert kiosk.contact_of("380671234567") == {"phone": "+380671234567", "email": None}
+    assert kiosk.contact_of("a.b@firma.com.ua") == {"phone": None, "email": "a.b@firma.com.ua"}
+    for bad in ("", "12345", "067 123 45 6x", "a@b", "@firma.ua", "a@@b.ua", "٠٦٧١٢٣٤٥٦٧٨", "1" * 16, "x@y." + "a" * 260):
+        assert kiosk.contact_of(bad) is None, bad
+    answer = {"survey_id": "kq" + "0" * 32, "location_id": "shop", "score": 6, "language": "pl", "responded_at": 1}
+    assert kiosk.consented_contact({"contact": "0671234567", "consent": True}, answer, "zgoda")["phone"] == "+380671234567"
+    assert kiosk.consented_contact({"contact": "0671234567", "consent": "true"}, answer, "zgoda") is None
+    assert kiosk.consented_contact({"contact": "0671234567", "consent": True}, {**answer, "score": 7}, "zgoda") is None
 
 
 def test_kiosk_is_rate_limited_per_location(live, kdb):

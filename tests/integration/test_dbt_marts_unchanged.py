@@ -28,9 +28,7 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "marts_two_nights.json
 RAW_TABLES = ("raw.onec_customers", "raw.onec_orders", "raw.onec_order_lines", "raw.onec_sales", "raw.onec_sale_lines",
               "raw.onec_deliveries", "raw.crm_companies", "raw.crm_contacts", "raw.survey_sends",
               "raw.sendgrid_events", "raw.sendgrid_suppressions", "raw.survey_responses", "raw.survey_clicks",
-              "raw.comment_themes",
-              # the channel funnel reads landing's page views: other modules' (browser tests') must not count here
-              "landing.page_views")
+              "raw.comment_themes")
 # marts.* and the close loop's relation; customer_key is a keyed hash: the key is pinned below
 COMPARED_SCHEMAS = ("marts", "ops")
 COMPARED_OPS = ("detractor_cases",)

@@ -79,9 +79,6 @@ def test_landing_to_raw_latest_wins_dedupes_and_quarantines(warehouse_url, db):
 
 def test_watermark_advances_past_settled_rows(warehouse_url, db, monkeypatch):
     monkeypatch.setenv("NPS_LANDING_SETTLE_S", "0")
-    # other modules' answers in this shared database (a browser test's answer still waiting for its 1C sale) would
-    # rightly hold the watermark: this test is about settled rows only
-    db.execute("delete from landing.responses")
     survey = sid()
     add_sends(db, survey)
     db.execute("insert into landing.responses (survey_id, score, responded_at, signal) values (%s, 6, %s, 'submit')",

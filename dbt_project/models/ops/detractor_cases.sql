@@ -1,21 +1,104 @@
 -- One case per detractor answer, and per passive answer with a comment when NPS_CLOSELOOP_INCLUDE_PASSIVES (var
--- closeloop_include_passives), with the customer's contact (PII: schema ops, not granted to BI). nps_close_loop
--- opens a case for each row and keeps its owner, notification and status in ops.case_state (outside dbt, so rebuilds
--- lose nothing); this model joins it back. A view over tables, so they are always the live case state.
+-- closeloop_include_passives), with the customer's contact (PII: schema ops, not granted to BI); a shop kiosk's
+-- anonymous answer makes one only when its customer left a phone or e-mail with consent (ops.kiosk_contacts).
+-- nps_close_loop opens a case for each row and keeps its owner, notification and status in ops.case_state (outside
+-- dbt, so rebuilds lose nothing); this model joins it back. A view over tables, so they are always the live case state.
 
 {{ config(materialized='view') }}
 
-with answers as (
+with sale_answers as (
     select * from {{ ref('int_surveys') }}
+    where is_responded
+),
+
+anonymous_answers as (
+    select * from {{ ref('int_anonymous_responses') }}
+),
+
+responses as (
+    select * from {{ ref('int_survey_responses') }}
+),
+
+kiosk_contacts as (
+    -- a phone or e-mail a kiosk customer left with consent: read here only, ops to ops (nps.collector.kiosk)
+    select * from {{ source('kiosks', 'kiosk_contacts') }}
+),
+
+kiosk_locations as (
+    select * from {{ ref('stg_ops__kiosk_locations') }}
+),
+
+kiosk_answers as (
+    -- an anonymous answer makes a case only with a consented contact to call back on
+    select
+        anonymous_answers.survey_id,
+        anonymous_answers.region,
+        anonymous_answers.segment,
+        anonymous_answers.score,
+        anonymous_answers.nps_category,
+        anonymous_answers.responded_at,
+        responses.language,
+        responses.reason,
+        responses.comment,
+        kiosk_contacts.phone,
+        kiosk_contacts.email,
+        kiosk_locations.location_name
+    from anonymous_answers
+    inner join kiosk_contacts on anonymous_answers.survey_id = kiosk_contacts.answer_id
+    inner join responses on anonymous_answers.survey_id = responses.survey_id
+    left join kiosk_locations on anonymous_answers.location_id = kiosk_locations.location_id
+),
+
+all_answers as (
+    select
+        survey_id,
+        purchase_id,
+        customer_ref,
+        region,
+        segment,
+        language,
+        score,
+        nps_category,
+        reason,
+        comment,
+        responded_at,
+        delivered_at,
+        delay_days,
+        is_in_full,
+        null as contact_phone,
+        null as contact_email,
+        null as location_name
+    from sale_answers
+    union all
+    select
+        survey_id,
+        null as purchase_id,
+        null as customer_ref,
+        region,
+        segment,
+        language,
+        score,
+        nps_category,
+        reason,
+        comment,
+        responded_at,
+        null as delivered_at,
+        null as delay_days,
+        null as is_in_full,
+        phone as contact_phone,
+        email as contact_email,
+        location_name
+    from kiosk_answers
+),
+
+answers as (
+    select * from all_answers
     where
-        is_responded
-        and (
-            nps_category = 'detractor'
-            or (
-                {{ var('closeloop_include_passives') }}
-                and nps_category = 'passive'
-                and nullif(trim(comment), '') is not null
-            )
+        nps_category = 'detractor'
+        or (
+            {{ var('closeloop_include_passives') }}
+            and nps_category = 'passive'
+            and nullif(trim(comment), '') is not null
         )
 ),
 
@@ -56,8 +139,9 @@ final as (
         answers.segment::text as segment,
         customers.customer_name::text as customer_name,
         customers.company_name::text as company_name,
-        customers.phone::text as phone,
-        customers.email::text as email,
+        coalesce(answers.contact_phone, customers.phone)::text as phone,
+        coalesce(answers.contact_email, customers.email)::text as email,
+        answers.location_name::text as location_name,
         answers.language::text as language,
         customers.crm_assigned_by_id::text as crm_assigned_by_id,
         answers.score::integer as score,

@@ -26,7 +26,7 @@ INPUT_COLUMNS = (
     "survey_id", "purchase_id", "customer_ref", "region", "segment", "customer_name", "company_name", "phone",
     "email", "language", "crm_assigned_by_id", "score", "reasons", "comment", "themes", "responded_at", "order_number",
     "delivered_at", "promised_date", "delay_days", "is_in_full", "nps_category", "history_days", "orders_before",
-    "revenue_before",
+    "revenue_before", "location_name",
 )
 
 

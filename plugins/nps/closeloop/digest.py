@@ -53,8 +53,8 @@ def case_details(conn: psycopg.Connection, relation: str, survey_ids: list[str])
     if not survey_ids:
         return {}
     query = sql.SQL("""
-        select survey_id::text as survey_id, purchase_id, customer_name, company_name, phone, email, region,
-               order_number, delivered_at, promised_date, delay_days, is_in_full, score, reasons, comment, themes,
+        select survey_id::text as survey_id, purchase_id, customer_name, company_name, phone, email, location_name,
+               region, order_number, delivered_at, promised_date, delay_days, is_in_full, score, reasons, comment, themes,
                responded_at,
                history_days, orders_before, revenue_before
           from {rel} where survey_id::text = any(%s)
@@ -190,15 +190,16 @@ def view(lang: str, case: dict, today: date, calendar: BusinessCalendar, tz: Zon
         days = max(calendar.business_days_between(case["sla_due_date"], today), 1)
         overdue_by = t["overdue_by"].format(days=i18n.count(lang, "bday", days))
     score = case.get("score")
+    kiosk = case.get("location_name") is not None
     return {
         "survey_id": case["survey_id"],
-        "customer": case.get("customer_name") or t["none"],
-        "company": case.get("company_name"),
+        "customer": case.get("customer_name") or (t["kiosk_customer"] if kiosk else t["none"]),
+        "company": case.get("company_name") or case.get("location_name"),
         "phone": case.get("phone"),
         "email": case.get("email"),
         "region": case.get("region"),
-        "order": _order(lang, case),
-        "delivery": _delivery(lang, case),
+        "order": None if kiosk else _order(lang, case),  # a kiosk answer is about no purchase
+        "delivery": None if kiosk else _delivery(lang, case),
         "bought_label": t["bought"].format(days=i18n.count(lang, "day", int(case["history_days"])))
         if case.get("history_days") is not None else None,
         "bought": _bought(lang, case),

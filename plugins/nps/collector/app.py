@@ -31,7 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from nps import clock, tokens
 from nps.collector import kiosk, pages, qr
-from nps.collector.i18n import REASONS, choose
+from nps.collector.i18n import REASONS, TEXTS, choose
 from nps.collector.settings import CollectorSettings, from_env
 from nps.collector.spool import Spool
 from nps.collector.store import Store, event_row
@@ -413,7 +413,13 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         if row is None:
             return JSONResponse({"error": "invalid"}, status_code=422)
         row["location_id"] = location_id
-        return JSONResponse({"ok": True, "stored": await store.write("responses", [row])})
+        contact = kiosk.consented_contact(body, row, TEXTS[row["language"]]["kiosk_consent"])
+        if contact is not None:  # first: a resend after a failure between the two writes lands each once
+            await store.write("contacts", [contact])
+        reply = {"ok": True, "stored": await store.write("responses", [row])}
+        if body.get("contact"):
+            reply["contact"] = "stored" if contact is not None else "refused"
+        return JSONResponse(reply)
 
     def cors(request: Request) -> dict[str, str] | None:
         """The CORS headers for an allowed site's origin; None for any other origin (the browser then refuses)."""

@@ -8,7 +8,9 @@ reply for `CACHE_S`, so a revocation takes effect within that time.
 
 A kiosk answer is anonymous: survey id `kq` + the answer id the kiosk's browser made (a resend after a network drop
 carries the same id, and landing ignores it), channel `kiosk`, the location; it counts in the NPS of the location's
-oblast (dbt: `int_anonymous_responses`) and opens no close-loop case.
+oblast (dbt: `int_anonymous_responses`) and opens no close-loop case, unless the customer of a low score leaves a
+phone or e-mail and ticks the consent: `consented_contact` then gives the row that `landing.kiosk_contact` puts in
+`ops.kiosk_contacts` (only there), and dbt's `ops.detractor_cases` makes the case, routed by the location's oblast.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ import psycopg
 LOCATION_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 ANSWER_ID = re.compile(r"^[0-9a-f]{32}$")  # crypto.randomUUID() without dashes
 CACHE_S = 30.0
+CONTACT_MAX_SCORE = 6  # a detractor's score (dbt macro nps_category): only those answers make a case to call back on
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+PHONE_PUNCTUATION = re.compile(r"[\s().-]")
 
 
 def token_hash(token: str) -> str:
@@ -35,6 +40,36 @@ def answer_survey_id(prefix: str, answer_id: str) -> str | None:
     """`kq` (kiosk) / `wq` (widget) + the browser's answer id; None when it is not one (then the answer is refused)."""
     value = (answer_id or "").replace("-", "").lower()
     return prefix + value if ANSWER_ID.match(value) else None
+
+
+def contact_of(text: str) -> dict | None:
+    """{"phone": "+380..."} or {"email": ...} for what a customer typed, None when it is neither. A Ukrainian number
+    typed the local way (0XX XXX XX XX) is stored as +380XXXXXXXXX, so the manager can dial it from anywhere."""
+    text = (text or "").strip()
+    if len(text) > 254:
+        return None
+    if "@" in text:
+        return {"phone": None, "email": text} if EMAIL.match(text) else None
+    number = PHONE_PUNCTUATION.sub("", text)
+    plus, digits = number.startswith("+"), number.removeprefix("+")
+    if not digits.isascii() or not digits.isdigit() or not 9 <= len(digits) <= 15:
+        return None
+    if not plus and len(digits) == 10 and digits.startswith("0"):
+        digits = "38" + digits
+    return {"phone": "+" + digits if plus or digits.startswith("380") else digits, "email": None}
+
+
+def consented_contact(body: dict, answer: dict, consent_text: str) -> dict | None:
+    """The ops.kiosk_contacts row of a kiosk answer: only with `consent` exactly true, a low score and a valid phone
+    or e-mail; None otherwise (a contact without consent is dropped here and never stored)."""
+    if body.get("consent") is not True or not isinstance(body.get("contact"), str) \
+            or answer["score"] > CONTACT_MAX_SCORE:
+        return None
+    contact = contact_of(body["contact"])
+    if contact is None:
+        return None
+    return {"answer_id": answer["survey_id"], "location_id": answer["location_id"], **contact,
+            "language": answer["language"], "consent_text": consent_text, "consented_at": answer["responded_at"]}
 
 
 class Locations:

@@ -13,6 +13,7 @@ from pathlib import Path
 from string import Template
 from urllib.parse import quote
 
+from nps.collector import kiosk
 from nps.collector.i18n import REASONS, TEXTS
 
 _PAGE = Template((Path(__file__).parent / "templates" / "page.html").read_text(encoding="utf-8"))
@@ -121,14 +122,15 @@ KIOSK_HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy": (
     "base-uri 'none'; frame-ancestors 'none'")}
 _KIOSK = Template((Path(__file__).parent / "templates" / "kiosk.html").read_text(encoding="utf-8"))
 KIOSK_KEYS = ("question", "low", "high", "reasons", "comment", "submit", "thanks_title", "thanks", "kiosk_again",
-              "language_name", *REASONS)
+              "language_name", "kiosk_contact", "kiosk_consent", "kiosk_contact_invalid", *REASONS)
 
 
 def kiosk_page(lang: str, idle_seconds: int) -> str:
     """GET /k/{token}: the whole kiosk in one page; every language's texts ride along as JSON (a data block, never
     run), so switching language and the start screen work offline. The script is /static/kiosk.js."""
     texts = {code: {k: TEXTS[code][k] for k in KIOSK_KEYS} for code in TEXTS}
-    data = json.dumps({"texts": texts, "reasons": list(REASONS), "idle": idle_seconds}, ensure_ascii=False)
+    data = json.dumps({"texts": texts, "reasons": list(REASONS), "idle": idle_seconds,
+                       "contact_max_score": kiosk.CONTACT_MAX_SCORE}, ensure_ascii=False)
     return _KIOSK.substitute(lang=escape(lang), title=escape(TEXTS[lang]["title"]),
                              data=data.replace("<", "\\u003c"))
 

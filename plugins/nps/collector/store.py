@@ -35,6 +35,9 @@ SQL = {
                   "values (%(channel)s, %(view_id)s, %(location_id)s, %(viewed_at)s) on conflict do nothing",
     "sendgrid_events": "insert into landing.sendgrid_events (sg_event_id, event, payload) "
                        "values (%(sg_event_id)s, %(event)s, %(payload)s::jsonb)",
+    # a kiosk customer's consented contact goes to ops through this function, the collector's one way there
+    "contacts": "select landing.kiosk_contact(%(answer_id)s, %(location_id)s, %(phone)s, %(email)s, %(language)s, "
+                "%(consent_text)s, %(consented_at)s)",
 }
 
 
@@ -74,6 +77,8 @@ def _for_db(table: str, row: dict, replayed: bool) -> dict:
         row["clicked_at"] = datetime.fromisoformat(row["clicked_at"])
     elif table == "page_views" and isinstance(row["viewed_at"], str):
         row["viewed_at"] = datetime.fromisoformat(row["viewed_at"])
+    elif table == "contacts" and isinstance(row["consented_at"], str):
+        row["consented_at"] = datetime.fromisoformat(row["consented_at"])
     return row
 
 

@@ -51,6 +51,8 @@ def grant_roles(conn: psycopg.Connection) -> None:
         alter default privileges in schema landing grant insert on tables to nps_collector;
         alter default privileges in schema landing grant usage on sequences to nps_collector;
         grant execute on function landing.kiosk_location(text) to nps_collector;
+        grant execute on function landing.kiosk_contact(text, text, text, text, text, text, timestamptz)
+            to nps_collector;
         grant usage on schema marts to nps_bi;
         grant select on all tables in schema marts to nps_bi;
         alter default privileges in schema marts grant select on tables to nps_bi;

@@ -1,6 +1,7 @@
 // The shop kiosk (nps.collector.kiosk): start screen 0-10 -> reasons and comment -> thank-you -> start again after
 // the idle time. Answers and sessions wait in a localStorage queue until the collector has them (a network drop
 // loses nothing); each carries an id made here, so a resend is the same answer and the collector ignores it.
+// After a low score the customer may leave a phone or e-mail; it is sent only with the consent ticked.
 (function () {
   'use strict';
   var cfg = JSON.parse(document.getElementById('nps-kiosk').textContent);
@@ -43,7 +44,8 @@
     var t = cfg.texts[lang];
     document.documentElement.lang = lang;
     text('q', 'question'); text('low', 'low'); text('high', 'high'); text('rq', 'reasons'); text('cl', 'comment');
-    text('send', 'submit'); text('tt', 'thanks_title'); text('tx', 'thanks'); text('again', 'kiosk_again');
+    text('send', 'submit');
+    text('ctl', 'kiosk_contact'); text('consent', 'kiosk_consent'); text('cerr', 'kiosk_contact_invalid'); text('tt', 'thanks_title'); text('tx', 'thanks'); text('again', 'kiosk_again');
     Array.prototype.forEach.call($('scale').children, function (b) {
       b.setAttribute('aria-label', t.question + ' ' + b.textContent);
     });
@@ -63,16 +65,27 @@
       var reasons = Array.prototype.filter.call($('reasons').children, function (b) {
         return b.getAttribute('aria-pressed') === 'true';
       }).map(function (b) { return b.value; });
-      enqueue('answers', {id: state.id, score: state.score, reasons: reasons, comment: $('comment').value,
-                          lang: lang, signal: 'touch'});
+      var answer = {id: state.id, score: state.score, reasons: reasons, comment: $('comment').value,
+                    lang: lang, signal: 'touch'};
+      if (!$('contact-block').hidden && consented() && $('contact').value.trim()) {
+        answer.contact = $('contact').value.trim(); answer.consent = true;
+      }
+      enqueue('answers', answer);
     }
     state = null;
   }
   function reset() {
     finish();
-    $('comment').value = '';
+    $('comment').value = ''; $('contact').value = ''; $('consent').setAttribute('aria-pressed', 'false');
+    $('cerr').hidden = true;
     Array.prototype.forEach.call($('reasons').children, function (b) { b.setAttribute('aria-pressed', 'false'); });
     show('start');
+  }
+  function consented() { return $('consent').getAttribute('aria-pressed') === 'true'; }
+  function contactReady() {  // empty, or a phone / e-mail with the consent ticked (the collector checks it fully)
+    var value = $('contact').value.trim();
+    if (!value || $('contact-block').hidden) return true;
+    return consented() && (value.indexOf('@') > 0 || value.replace(/\D/g, '').length >= 9);
   }
   function touched() {
     clearTimeout(idleTimer);
@@ -82,7 +95,8 @@
   for (var n = 0; n <= 10; n++) {
     var b = document.createElement('button'); b.type = 'button'; b.textContent = String(n); b.value = String(n);
     b.addEventListener('click', function (e) {
-      begin(); state.score = Number(e.currentTarget.value); show('details');
+      begin(); state.score = Number(e.currentTarget.value);
+      $('contact-block').hidden = state.score > cfg.contact_max_score; show('details');
     });
     $('scale').appendChild(b);
   }
@@ -99,7 +113,13 @@
     b.addEventListener('click', function (e) { begin(); lang = e.currentTarget.value; render(); });
     $('langs').appendChild(b);
   });
-  $('send').addEventListener('click', function () { finish(); show('thanks'); });
+  $('consent').addEventListener('click', function () {
+    $('consent').setAttribute('aria-pressed', String(!consented())); $('cerr').hidden = true;
+  });
+  $('send').addEventListener('click', function () {
+    if (!contactReady()) { $('cerr').hidden = false; return; }
+    finish(); show('thanks');
+  });
   $('again').addEventListener('click', reset);
   ['pointerdown', 'keydown', 'input'].forEach(function (t) { document.addEventListener(t, touched, true); });
   window.addEventListener('online', flush);

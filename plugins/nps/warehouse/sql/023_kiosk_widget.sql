@@ -20,6 +20,34 @@ language sql stable security definer set search_path = pg_catalog, pg_temp
 as $$ select l.location_id, l.revoked_at is not null from ops.kiosk_locations l where l.token_hash = hash $$;
 revoke all on function landing.kiosk_location(text) from public;
 
+-- A kiosk customer may leave a phone or e-mail with explicit consent to be contacted about the answer (issue 23): it
+-- goes only here, to ops (PII, not for BI), never to landing or raw; a detractor's then opens a close-loop case
+-- (ops.detractor_cases). consent_text is the sentence the kiosk showed, in its language, as the collector served it.
+create table if not exists ops.kiosk_contacts (
+    answer_id    text primary key,  -- the kiosk answer's survey id (kq + the browser's answer id)
+    location_id  text not null,
+    phone        text,
+    email        text,
+    language     text not null,
+    consent_text text not null,
+    consented_at timestamptz not null,
+    received_at  timestamptz not null default now(),
+    check ((phone is null) <> (email is null))
+);
+
+-- The collector's one way into ops: INSERT of a consented contact through this function (it may not read ops, and a
+-- resend of the same answer changes nothing).
+create or replace function landing.kiosk_contact(
+    answer_id text, location_id text, phone text, email text, language text, consent_text text,
+    consented_at timestamptz
+) returns void
+language sql volatile security definer set search_path = pg_catalog, pg_temp
+as $$
+    insert into ops.kiosk_contacts (answer_id, location_id, phone, email, language, consent_text, consented_at)
+    values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing
+$$;
+revoke all on function landing.kiosk_contact(text, text, text, text, text, text, timestamptz) from public;
+
 -- Kiosk and widget answers carry the browser's answer id (a resend after a network drop is the same id: the insert
 -- ignores it), the kiosk's location, or the order number the shop's site passed to the widget.
 alter table landing.responses add column if not exists answer_id text;
