@@ -12,6 +12,26 @@ anonymous as (
     select * from {{ ref('int_anonymous_responses') }}
 ),
 
+answered as (
+    -- every answer once: a purchase's latest, and the anonymous ones (no purchase, so no delivery bucket)
+    select
+        responded_on,
+        region,
+        segment,
+        delivery_bucket,
+        nps_category
+    from surveys
+    where is_responded
+    union all
+    select
+        responded_on,
+        region,
+        segment,
+        null as delivery_bucket,
+        nps_category
+    from anonymous
+),
+
 answers as (
     select
         responded_on as day,
@@ -25,26 +45,8 @@ answers as (
         count(*) filter (where nps_category = 'promoter') as promoters,
         count(*) filter (where nps_category = 'passive') as passives,
         count(*) filter (where nps_category = 'detractor') as detractors
-    from surveys
-    where is_responded
+    from answered
     group by responded_on, region, segment, delivery_bucket
-),
-
-anonymous_answers as (
-    select
-        responded_on as day,
-        region,
-        segment,
-        null::text as delivery_bucket,
-        0 as surveys_sent,
-        0 as surveys_delivered,
-        0 as surveys_answered,
-        count(*) as responses,
-        count(*) filter (where nps_category = 'promoter') as promoters,
-        count(*) filter (where nps_category = 'passive') as passives,
-        count(*) filter (where nps_category = 'detractor') as detractors
-    from anonymous
-    group by responded_on, region, segment
 ),
 
 sent as (
@@ -67,8 +69,6 @@ sent as (
 
 counted as (
     select * from answers
-    union all
-    select * from anonymous_answers
     union all
     select * from sent
 ),
