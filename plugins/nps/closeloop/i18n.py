@@ -9,6 +9,7 @@ from nps import i18n
 from nps.collector.i18n import REASONS, TEXTS
 
 STRINGS = Path(__file__).parent / "templates" / "strings.yml"
+SEPARATORS = {"no-break space": "\u00a0"}  # the catalog names it: a blank value would read as a missing text
 
 
 def strings(language: str) -> dict[str, str]:
@@ -40,12 +41,13 @@ def fmt_date(language: str, value: date | datetime | None) -> str | None:
         return None
     if isinstance(value, datetime):
         value = value.date()
-    return value.isoformat() if language == "en" else value.strftime("%d.%m.%Y")
+    return value.strftime(strings(language)["date_format"])
 
 
 def fmt_amount(language: str, value) -> str:
-    """Whole hryvnias with thousands grouped: '52 300' (a no-break space), '52,300' in English."""
-    return f"{round(value or 0):,}".replace(",", "," if language == "en" else "\u00a0")
+    """Whole hryvnias with thousands grouped by the language's separator: '52 300' (a no-break space), '52,300'."""
+    separator = strings(language)["thousands_sep"]
+    return f"{round(value or 0):,}".replace(",", SEPARATORS.get(separator, separator))
 
 
 def reason_label(language: str, code: str) -> str:
