@@ -7,6 +7,7 @@ import os
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -152,3 +153,25 @@ def test_a_file_landed_by_a_replayer_that_died_before_deleting_it_lands_once(war
     assert replay(Spool(tmp_path / "spool"), warehouse_url) == {"files": 1, "rows": 0, "bad_lines": 0}
     assert list((tmp_path / "spool").iterdir()) == []
     assert db.execute("select count(*) from landing.responses where survey_id = %s", (survey,)).fetchone() == (1,)
+
+
+def test_a_spooled_kiosk_contact_reaches_ops_on_replay(warehouse_url, db, tmp_path):
+    """A kiosk answer and its consented contact taken while the database was away: the collector's own login replays
+    both, the contact through landing.kiosk_contact into ops (which it may not read), once however often replayed."""
+    answer = "kq" + uuid.uuid4().hex
+    contact = {"answer_id": answer, "location_id": "spool-shop", "phone": "+380671234567", "email": None,
+               "language": "ru", "consent_text": "Я согласен(на)", "consented_at": "2026-03-02T09:00:00+00:00"}
+    row = json.loads(_answer(answer, 2))["row"] | {"channel": "kiosk", "answer_id": answer, "location_id": "spool-shop"}
+    lines = [json.dumps({"table": "contacts", "row": contact}).encode(),
+             json.dumps({"table": "responses", "row": row}).encode()]
+    try:
+        for _ in range(2):  # the kiosk resent it and both copies were spooled
+            _ready_file(tmp_path / "spool", lines)
+        assert replay(Spool(tmp_path / "spool"), collector_url(warehouse_url)) == {"files": 2, "rows": 4,
+                                                                                   "bad_lines": 0}
+        assert db.execute("select phone, language, consented_at from ops.kiosk_contacts where answer_id = %s",
+                          (answer,)).fetchall() == [("+380671234567", "ru", datetime(2026, 3, 2, 9, tzinfo=UTC))]
+        assert db.execute("select count(*) from landing.responses where survey_id = %s", (answer,)).fetchone() == (1,)
+    finally:
+        db.execute("delete from ops.kiosk_contacts where answer_id = %s", (answer,))
+        db.execute("delete from landing.responses where survey_id = %s", (answer,))
