@@ -155,7 +155,11 @@ class BitrixClient:
 
     @classmethod
     def from_connection(cls, conn_id: str = "nps_crm", **kwargs) -> BitrixClient:
-        conn = connections.get(conn_id)
+        return cls.of(connections.get(conn_id), conn_id, **kwargs)
+
+    @classmethod
+    def of(cls, conn, conn_id: str = "nps_crm", **kwargs) -> BitrixClient:
+        """A client for a connection already looked up (its webhook base; a leaky bucket from its extra)."""
         extra = conn.extra or {}
         if "bucket" not in kwargs and ("rate_capacity" in extra or "rate_drain" in extra):
             kwargs["bucket"] = LeakyBucket(float(extra.get("rate_capacity", 50)), float(extra.get("rate_drain", 2)))

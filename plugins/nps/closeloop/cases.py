@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
-from nps import clock
+from nps import clock, warehouse
 from nps.closeloop import owners
 from nps.closeloop.business_days import BusinessCalendar
 from nps.closeloop.settings import CloseLoopSettings
@@ -54,11 +54,6 @@ def check_input(conn: psycopg.Connection, relation: str) -> None:
         raise RuntimeError(f"{relation} lacks the input columns {', '.join(missing)} (close-loop input contract)")
 
 
-def _ident(relation: str) -> sql.Composed:
-    schema, table = relation.split(".")
-    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-
-
 def open_cases(conn: psycopg.Connection, run: RunDay, s: CloseLoopSettings) -> dict:
     """Insert new cases, re-resolve owners of cases not yet notified, drop un-notified cases that vanished.
 
@@ -73,7 +68,7 @@ def open_cases(conn: psycopg.Connection, run: RunDay, s: CloseLoopSettings) -> d
     with conn.transaction():
         # which answers make a case is the model's rule (ops.detractor_cases): every row as of the cutoff is one
         rows = conn.execute(sql.SQL("select survey_id::text, nps_category, region, crm_assigned_by_id::text, "
-                                    "responded_at from {} where responded_at < %s").format(_ident(s.cases_relation)),
+                                    "responded_at from {} where responded_at < %s").format(warehouse.relation(s.cases_relation)),
                             (run.cutoff,)).fetchall()
         known = {r[0]: r for r in conn.execute(
             "select survey_id, owner_email, owner_source, notified_at, digest_id from ops.case_state")}

@@ -16,9 +16,10 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from nps import warehouse
 from nps.closeloop import i18n
 from nps.closeloop.business_days import BusinessCalendar
-from nps.closeloop.cases import RunDay, _ident
+from nps.closeloop.cases import RunDay
 from nps.closeloop.owners import Directory
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -58,7 +59,7 @@ def case_details(conn: psycopg.Connection, relation: str, survey_ids: list[str])
                responded_at,
                history_days, orders_before, revenue_before
           from {rel} where survey_id::text = any(%s)
-    """).format(rel=_ident(relation))
+    """).format(rel=warehouse.relation(relation))
     with conn.cursor(row_factory=dict_row) as cur:
         return {r["survey_id"]: r for r in cur.execute(query, (survey_ids,))}
 

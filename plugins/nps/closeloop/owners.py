@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from nps import warehouse
 from nps.i18n import pick
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,8 @@ def load_directory(conn: psycopg.Connection, managers_relation: str, fallback_em
         crm_by_email.setdefault(email.lower(), str(user_id))
     regions: dict[str, dict] = {}
     if relation_exists(conn, managers_relation):
-        schema, table = managers_relation.split(".")
-        query = sql.SQL("select region, trim(manager_email), manager_name, language from {}.{} "
-                        "where nullif(trim(manager_email), '') is not null").format(
-            sql.Identifier(schema), sql.Identifier(table))
+        query = sql.SQL("select region, trim(manager_email), manager_name, language from {} "
+                        "where nullif(trim(manager_email), '') is not null").format(warehouse.relation(managers_relation))
         for region, email, name, language in conn.execute(query):
             regions[_clean(region).lower()] = {"email": email, "name": name, "language": language}
     else:

@@ -53,7 +53,7 @@ def crm_client(s: CloseLoopSettings) -> BitrixClient | None:
         if s.crm_tasks == "on":
             raise CloseLoopError("NPS_CLOSELOOP_CRM_TASKS=on but the nps_crm connection has no host")
         return None
-    return BitrixClient.from_connection("nps_crm")
+    return BitrixClient.of(conn, "nps_crm")
 
 
 def open_cases(run: RunDay) -> dict:

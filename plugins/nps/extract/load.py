@@ -26,6 +26,7 @@ from psycopg import sql
 
 from nps.extract.errors import QuarantineThresholdExceeded
 from nps.extract.parse import BadRow, key_of
+from nps.warehouse import relation
 
 log = logging.getLogger(__name__)
 Parser = Callable[[object, str], tuple[tuple, list[tuple]]]
@@ -54,10 +55,6 @@ class TableSpec:
 
 ONEC_VERSION_CHANGED = "t._source_version is distinct from excluded._source_version"
 PAYLOAD_CHANGED = "t.payload is distinct from excluded.payload"
-
-
-def _ident(qualified: str) -> sql.Identifier:
-    return sql.Identifier(*qualified.split("."))
 
 
 def _cols(names: Iterable[str], prefix: str | None = None) -> sql.Composable:
@@ -152,7 +149,7 @@ class TableLoad:
                 "on conflict ({key}) do update set {assignments} where {changed} "
                 "returning t.{key} as key, (t.xmax = 0) as inserted) "
                 "insert into {changed_tmp} (key, inserted) select key, inserted from up").format(
-                table=_ident(spec.table), cols=_cols(spec.columns), select=select, tmp=self.tmp,
+                table=relation(spec.table), cols=_cols(spec.columns), select=select, tmp=self.tmp,
                 key=sql.Identifier(spec.key), assignments=assignments,
                 changed=sql.SQL("true" if self.force else spec.changed), changed_tmp=self.tmp_changed),
             "counts": sql.SQL("select count(*) filter (where inserted), count(*) from {}").format(self.tmp_changed),
@@ -164,11 +161,11 @@ class TableLoad:
             out["copy_lines"] = sql.SQL("copy {} ({}) from stdin").format(self.tmp_lines, _cols(lines.columns))
             out["delete_lines"] = sql.SQL(
                 "delete from {lines} l using {changed_tmp} c where l.{parent} = c.key and not c.inserted").format(
-                lines=_ident(lines.table), changed_tmp=self.tmp_changed, parent=sql.Identifier(lines.parent))
+                lines=relation(lines.table), changed_tmp=self.tmp_changed, parent=sql.Identifier(lines.parent))
             out["insert_lines"] = sql.SQL(
                 "insert into {lines} ({cols}, _loaded_at) select {lcols}, %(loaded_at)s from {tmp_lines} l "
                 "join {changed_tmp} c on c.key = l.{parent}").format(
-                lines=_ident(lines.table), cols=_cols(lines.columns), lcols=_cols(lines.columns, "l"),
+                lines=relation(lines.table), cols=_cols(lines.columns), lcols=_cols(lines.columns, "l"),
                 tmp_lines=self.tmp_lines, changed_tmp=self.tmp_changed, parent=sql.Identifier(lines.parent))
         return out
 
@@ -178,19 +175,19 @@ class TableLoad:
         """Temp tables; the stored versions of the window (to skip unchanged rows and find vanished ones)."""
         spec = self.spec
         create = "create temp table {} on commit drop as select {} from {} with no data"
-        self.conn.execute(sql.SQL(create).format(self.tmp, _cols(spec.columns), _ident(spec.table)))
+        self.conn.execute(sql.SQL(create).format(self.tmp, _cols(spec.columns), relation(spec.table)))
         # payload stays text until it is inserted: 1C sends far more unchanged objects than changed ones
         self.conn.execute(sql.SQL("alter table {} alter payload type text").format(self.tmp))
         if spec.lines:
             self.conn.execute(sql.SQL(create).format(self.tmp_lines, _cols(spec.lines.columns),
-                                                     _ident(spec.lines.table)))
+                                                     relation(spec.lines.table)))
         self.conn.execute(sql.SQL("create temp table {} (key text primary key, inserted boolean) on commit drop")
                           .format(self.tmp_changed))
         if spec.window is not None:
             alive = sql.SQL("not t.deletion_mark") if spec.on_vanish == "mark" else sql.SQL("true")
             version = sql.Identifier("t", spec.version) if spec.version else sql.SQL("null")
             query = sql.SQL("select t.{key}, {version}, {alive} from {table} t where {window}").format(
-                key=sql.Identifier(spec.key), version=version, alive=alive, table=_ident(spec.table),
+                key=sql.Identifier(spec.key), version=version, alive=alive, table=relation(spec.table),
                 window=sql.SQL(spec.window))
             for key, version, is_alive in self.conn.execute(query, {"lo": lo, "hi": hi}):
                 self.stored[key] = version
@@ -365,10 +362,10 @@ class TableLoad:
                 cur = self.conn.execute(sql.SQL(
                     "update {table} set deletion_mark = true, _source_version = null, _loaded_at = %(loaded_at)s, "
                     "_run_id = %(run_id)s where {key} = any(%(keys)s) and not deletion_mark").format(
-                    table=_ident(spec.table), key=sql.Identifier(spec.key)), {**self._params, "keys": gone})
+                    table=relation(spec.table), key=sql.Identifier(spec.key)), {**self._params, "keys": gone})
             else:
                 cur = self.conn.execute(sql.SQL("delete from {table} where {key} = any(%(keys)s)").format(
-                    table=_ident(spec.table), key=sql.Identifier(spec.key)), {"keys": gone})
+                    table=relation(spec.table), key=sql.Identifier(spec.key)), {"keys": gone})
             self.stats["vanished"] += cur.rowcount
         self.write_quarantine()
         return self.stats

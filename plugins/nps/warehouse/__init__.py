@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).parent / "sql"
 
 
+def relation(qualified: str) -> sql.Identifier:
+    """'schema.table' (a relation named by a setting) as a quoted identifier for a composed query."""
+    return sql.Identifier(*qualified.split("."))
+
+
 def apply_ddl(conn: psycopg.Connection) -> list[str]:
     applied = []
     for path in sorted(SQL_DIR.glob("*.sql")):
