@@ -52,7 +52,7 @@ ANSWERS = """
     insert into raw.survey_responses (survey_id, score, language, channel, responded_at, _loaded_at)
     select survey_id, score, 'uk', 'email', responded_at, responded_at + interval '1 hour'
     from (
-        select 'sv' || left(md5(ref_key), 24) as survey_id, (abs(hashtext(ref_key)) %% 11) as score,
+        select survey_id, (abs(hashtext(ref_key)) %% 11) as score,
                (sale_date + interval '3 days' + (abs(hashtext(ref_key)) %% 36000) * interval '1 second')
                    at time zone 'Europe/Kyiv' as responded_at
         from raw.onec_sales

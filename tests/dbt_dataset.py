@@ -42,7 +42,7 @@ def _ref(rng: random.Random) -> str:
 
 
 def survey_id(sale_ref: str) -> str:
-    """The product's mirror of dbt_project/macros/survey_id.sql (test_dbt_transform asserts they agree)."""
+    """The survey of a sale in Python; raw.onec_sales.survey_id in SQL (test_dbt_transform asserts they agree)."""
     from nps.tokens import sale_survey_id
 
     return sale_survey_id(sale_ref)

@@ -61,13 +61,9 @@ def _sign(message: str, secret: bytes) -> str:
 
 
 def sale_survey_id(sale_ref: str) -> str:
-    """The survey of a 1C sale: dbt's macro `survey_id` (dbt_project/macros/survey_id.sql) in Python."""
+    """The survey of a 1C sale. In SQL it is the column `raw.onec_sales.survey_id` (warehouse/sql/010_raw_sources.sql,
+    Postgres computes it whenever the sale is written): the loader, the raw gate and dbt read it from there."""
     return "sv" + hashlib.md5(sale_ref.encode(), usedforsecurity=False).hexdigest()[:24]
-
-
-def sale_survey_id_sql(sale_ref: str) -> str:
-    """The same in SQL over the column `sale_ref`, for the loader and the raw gate (they cannot call dbt)."""
-    return f"('sv' || left(md5({sale_ref}), 24))"
 
 
 def valid_survey_id(survey_id: str | None) -> bool:

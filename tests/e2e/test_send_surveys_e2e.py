@@ -35,7 +35,7 @@ CUSTOMERS = {
 }
 
 
-def survey_id(sale_ref: str) -> str:  # dbt_project/macros/survey_id.sql
+def survey_id(sale_ref: str) -> str:  # nps.tokens.sale_survey_id, raw.onec_sales.survey_id
     return "sv" + hashlib.md5(sale_ref.encode()).hexdigest()[:24]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from nps.comments import load
 from nps.comments.dictionary import DEFAULT_PATH
-from nps.comments.run import classify_new
+from nps.comments.run import BATCH, PENDING, classify_new
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -78,6 +78,26 @@ def test_classifies_each_answer_once_and_again_when_it_or_the_dictionary_changes
     assert conn.execute("select count(*) from raw.comment_themes where dictionary_version <> %s",
                         (version + 1,)).fetchone()[0] == 0
     assert classify_new(conn, new_dictionary)["classified"] == 0
+
+
+def test_a_rerun_reads_no_answer_and_rewrites_no_theme(conn):
+    """Each answer carries the hash of what the classifier reads (`input_hash`, stored by Postgres): a run finds the
+    answers to classify by comparing it with the themes', so a re-run with nothing new reads no answer and writes
+    nothing, and a changed answer is the only one read."""
+    version = load().version
+    praised, blamed = answer(conn, 9, "Швидка доставка"), answer(conn, 2, "Дорого")
+    answer(conn, 7, None)
+    classify_new(conn)
+    before = conn.execute("select ctid, xmin from raw.comment_themes order by 1").fetchall()
+    assert conn.execute(PENDING, (version, BATCH)).fetchall() == []
+    again = classify_new(conn)
+    assert (again["classified"], again["dropped"]) == (0, 0)
+    assert conn.execute("select ctid, xmin from raw.comment_themes order by 1").fetchall() == before
+
+    replace(conn, praised, 9, "Швидка доставка, дякую")
+    assert [row[0] for row in conn.execute(PENDING, (version, BATCH))] == [praised]
+    assert classify_new(conn)["classified"] == 1
+    assert themes(conn, blamed) == [("price", "-", "rule", version)]
 
 
 def test_demo_prints_the_top_themes_of_the_last_month_from_the_mart(warehouse_url):

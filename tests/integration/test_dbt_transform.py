@@ -276,6 +276,10 @@ def test_customers_matched_code_email_phone_with_region_and_segment(built, db):
 
 
 def test_survey_id_is_defined_once_and_url_safe(built, db):
+    """nps.tokens.sale_survey_id (Python: tokens, the sender) and raw.onec_sales.survey_id (SQL: the loader's table,
+    which dbt reads) agree for every purchase."""
+    stored = dict(db.execute("select ref_key, survey_id from raw.onec_sales").fetchall())
+    assert stored and all(sid == survey_id(ref) for ref, sid in stored.items())
     ids = _rows(db, "select purchase_id, survey_id from intermediate.int_purchases")
     assert ids and all(r["survey_id"] == survey_id(r["purchase_id"]) for r in ids)
     assert all(len(r["survey_id"]) <= 64 and r["survey_id"].isalnum() for r in ids)

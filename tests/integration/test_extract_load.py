@@ -14,6 +14,7 @@ from nps.extract.load import TableLoad
 from nps.extract.mapping import onec_mapping
 from nps.extract.parse import identity
 from nps.extract.run import ONEC_SPECS, _onec_parser
+from nps.tokens import sale_survey_id
 
 AT = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 LO, HI = datetime(2026, 1, 1), datetime(2026, 3, 2, 1, 0)
@@ -66,6 +67,9 @@ def test_first_load_then_rerun_changes_nothing(clean, warehouse_url):
     row = clean.execute("select number, sale_date, customer_ref, amount, posted, _source_version, payload->>'Number',"
                         " _loaded_at from raw.onec_sales where ref_key = %s", (ref(2),)).fetchone()
     assert row[:7] == ("S-2", datetime(2026, 2, 20, 10), ref(99), 300, True, "v1", "S-2")
+    # the sale's survey is written with the row, for nps.responses.known and dbt to read
+    assert dict(clean.execute("select ref_key, survey_id from raw.onec_sales").fetchall()) == {
+        ref(n): sale_survey_id(ref(n)) for n in (1, 2)}
     before = clean.execute("select ctid, xmin from raw.onec_sales order by ref_key").fetchall()
     lines_before = clean.execute("select ctid, xmin from raw.onec_sale_lines order by 1").fetchall()
     for skip in (True, False):  # skipped before parsing (stored version known) or by the upsert's where clause

@@ -70,9 +70,41 @@ def test_warehouse_schemas_and_roles(db):
 
 
 def test_bootstrap_is_idempotent(warehouse_url, db):
+    # the session's warehouse is shared: other modules' load state (a landing watermark) must survive unchanged
+    before = db.execute("select * from raw.load_state order by 1").fetchall()
     warehouse.bootstrap(warehouse_url)
     warehouse.bootstrap(warehouse_url)
-    assert db.execute("select count(*) from raw.load_state").fetchone()[0] == 0
+    assert db.execute("select * from raw.load_state order by 1").fetchall() == before
+
+
+def test_a_warehouse_from_before_the_stored_hashes_gets_them_filled(server_url):
+    """Re-applying the DDL to a warehouse without raw.survey_responses.input_hash and raw.onec_sales.survey_id fills
+    both for the rows there: the themes the classifier wrote with its in-code hash stay classified (none redone)."""
+    from nps.comments.dictionary import load
+    from nps.comments.run import classify_new
+    from nps.tokens import sale_survey_id
+
+    with warehouse.throwaway(server_url, "nps_migrate") as url, psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("alter table raw.survey_responses drop column input_hash; "
+                     "alter table raw.onec_sales drop column survey_id")
+        conn.execute("insert into raw.onec_sales (ref_key, payload) values ('4f1c0b7e-2a7d-11ef-9c3b-00155d010b01', "
+                     "'{}')")
+        conn.execute("""insert into raw.survey_responses (survey_id, score, comment, language, responded_at) values
+                        ('sv-a', 9, 'Швидка доставка', 'uk', now()), ('sv-b', 2, 'Too late', null, now()),
+                        ('sv-c', 7, '  ', 'uk', now()), ('sv-d', 10, null, 'pl', now())""")
+        # as classify_new wrote them when it hashed every answer itself
+        conn.execute("""insert into raw.comment_themes (survey_id, theme, tone, source, dictionary_version, input_hash)
+                        select survey_id, null, null, 'rule', %s,
+                               md5(concat_ws(E'\\x1f', score, coalesce(language, ''), comment))
+                        from raw.survey_responses where nullif(btrim(comment), '') is not null""",
+                     (load().version,))
+        warehouse.apply_ddl(conn)
+        hashes = dict(conn.execute("select survey_id, input_hash from raw.survey_responses").fetchall())
+        assert hashes["sv-c"] is None and hashes["sv-d"] is None  # nothing to classify
+        stats = classify_new(conn)
+        assert (stats["classified"], stats["dropped"]) == (0, 0)
+        assert conn.execute("select ref_key, survey_id from raw.onec_sales").fetchone() == (
+            "4f1c0b7e-2a7d-11ef-9c3b-00155d010b01", sale_survey_id("4f1c0b7e-2a7d-11ef-9c3b-00155d010b01"))
 
 
 def test_bi_role_reads_marts_only(db):

@@ -16,7 +16,9 @@ from nps.collector.app import create_app
 from nps.collector.spool import Spool
 from nps.collector.store import replay
 from nps.responses.files import load_drop_dir
+from nps.responses.known import unknown_surveys
 from nps.responses.landing import load_landing
+from nps.tokens import sale_survey_id
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HEADER = "survey_id,score,comment,responded_at,channel\n"
@@ -132,6 +134,21 @@ def test_answer_to_a_survey_never_sent_is_quarantined(warehouse_url, db):
     assert db.execute("select run_id, reason from raw.quarantine where source = 'landing.responses' "
                       "and payload->>'survey_id' = %s", (never,)).fetchall() == [
         ("run-u1", "unknown survey_id (no send, no 1C sale)")]
+
+
+def test_an_answer_finds_its_sale_by_the_stored_survey_id(db):
+    """A QR answer has no send: its survey is found among the sales by the column raw.onec_sales.survey_id, through
+    its index (no hash of every sale)."""
+    sold = str(uuid.uuid4())
+    db.execute("insert into raw.onec_sales (ref_key, sale_date, posted, payload) values (%s, %s, true, '{}')",
+               (sold, T0.replace(tzinfo=None)))
+    survey, stranger = sale_survey_id(sold), sale_survey_id(str(uuid.uuid4()))
+    assert unknown_surveys(db, [survey, stranger, "kq-anonymous"]) == {stranger}
+    with db.transaction():
+        db.execute("set local enable_seqscan = off")  # a few rows here: the planner would read them all
+        plan = db.execute("explain select survey_id from raw.onec_sales where survey_id = any(%s)",
+                          ([survey],)).fetchall()
+    assert "onec_sales_survey_id_idx" in " ".join(row[0] for row in plan)
 
 
 def _drop(folder: Path, name: str, text: str) -> Path:

@@ -41,7 +41,7 @@ def test_non_ascii_signature_is_forged_not_a_crash():
 
 def test_qr_token_is_bound_to_its_sale_and_is_no_email_token():
     survey = tokens.sale_survey_id("0f8fad5b-d9cb-469f-a165-70867728950e")
-    assert survey == "sv5716e8448cde87a7af1b4768"  # dbt_project/macros/survey_id.sql of that ref
+    assert survey == "sv5716e8448cde87a7af1b4768"  # raw.onec_sales.survey_id of that ref
     qr = tokens.mint_qr(survey, secret=SECRET)
     assert tokens.verify_qr(qr, secret=SECRET) == survey and len(qr) == len(survey) + 23
     other = tokens.sale_survey_id("1f8fad5b-d9cb-469f-a165-70867728950e")

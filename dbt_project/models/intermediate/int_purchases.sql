@@ -76,7 +76,7 @@ fulfilment as (
 performance as (
     select
         sales.sale_ref as purchase_id,
-        {{ survey_id('sales.sale_ref') }} as survey_id,
+        sales.survey_id,
         sales.customer_ref,
         sales.order_ref,
         sales.sale_number,

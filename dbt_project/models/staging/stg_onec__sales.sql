@@ -1,6 +1,7 @@
 -- A sale (shipment document) is a purchase. Cancelled = marked for deletion or not posted.
 select
     {{ onec_ref('ref_key') }} as sale_ref,
+    survey_id,
     {{ blank_to_null('number') }} as sale_number,
     {{ onec_timestamp('sale_date') }} as sold_at,
     {{ onec_ref('order_ref') }} as order_ref,

@@ -1,8 +1,9 @@
 """The themes of every answer's comment into `raw.comment_themes`: the nightly (in fact hourly) enrichment.
 
 `classify_new` classifies each answer of `raw.survey_responses` whose comment is not blank and whose input (score,
-language, comment: `INPUT_HASH`) has not been classified by this dictionary version yet. So a replaced answer is
-classified again, a new dictionary version re-classifies everything once, and a re-run classifies nothing twice.
+language, comment: the answer's stored `input_hash`) has not been classified by this dictionary version yet. So a
+replaced answer is classified again, a new dictionary version re-classifies everything once, and a re-run classifies
+nothing twice.
 An answer whose comment names no theme gets one row with theme null: classified, never retried. Themes of answers
 that no longer carry a comment are dropped. The same code as `nps comments classify`: `nps.comments.classify`.
 """
@@ -20,22 +21,32 @@ from nps.i18n import LANGUAGES
 log = logging.getLogger(__name__)
 
 BATCH = 5000  # answers per transaction
-# what the classifier reads of an answer; the score matters too ("доставка" with a 10 praises it)
-INPUT_HASH = "md5(concat_ws(E'\\x1f', r.score, coalesce(r.language, ''), r.comment))"
-PENDING = f"""
-    select r.survey_id, r.score, r.language, r.comment, {INPUT_HASH} as input_hash
+# `input_hash`: what the classifier reads of an answer (score, language, comment; the score matters too: "доставка"
+# with a 10 praises it), stored on the answer's row, null without a comment (035_comment_themes.sql). The ids come
+# from the two indexes alone, then their rows.
+PENDING = """
+    select r.survey_id, r.score, r.language, r.comment, r.input_hash
       from raw.survey_responses r
-     where nullif(btrim(r.comment), '') is not null
-       and not exists (select 1 from raw.comment_themes t
-                        where t.survey_id = r.survey_id and t.input_hash = {INPUT_HASH}
-                          and t.dictionary_version = %s)
+     where r.survey_id = any(array(
+               select p.survey_id
+                 from raw.survey_responses p
+                where p.input_hash is not null
+                  and not exists (select 1 from raw.comment_themes t
+                                   where t.survey_id = p.survey_id and t.input_hash = p.input_hash
+                                     and t.dictionary_version = %s)
+                order by p.survey_id
+                limit %s))
      order by r.survey_id
-     limit %s
 """
+# A pass over the two indexes, not over this load's answers: any writer of raw may have removed a comment since the
+# last run that succeeded, and only the two tables know which.
 DROP_UNCOMMENTED = """
-    delete from raw.comment_themes t
-     where not exists (select 1 from raw.survey_responses r
-                        where r.survey_id = t.survey_id and nullif(btrim(r.comment), '') is not null)
+    delete from raw.comment_themes
+     where survey_id = any(array(
+               select t.survey_id
+                 from raw.comment_themes t
+                where not exists (select 1 from raw.survey_responses r
+                                   where r.survey_id = t.survey_id and r.input_hash is not null)))
 """
 COLUMNS = "survey_id, theme, tone, source, dictionary_version, input_hash"
 

@@ -16,10 +16,9 @@ from pathlib import Path
 
 from nps.config import settings
 from nps.quality.settings import QualitySettings
-from nps.tokens import sale_survey_id_sql
 
 EARLIEST = datetime(2000, 1, 1)       # 1C's empty date is 0001-01-01: anything before 2000 is a bad conversion
-MACRO = re.compile(r"\b(normalize_spelling|survey_id)\((\w+)\)")
+MACRO = re.compile(r"\b(normalize_spelling)\((\w+)\)")
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ def normalize_spelling_sql(expr: str) -> str:
             f"'         ''''''''   '), '\\s+', ' ', 'g')), '')")
 
 
-MACROS = {"normalize_spelling": normalize_spelling_sql, "survey_id": sale_survey_id_sql}
+MACROS = {"normalize_spelling": normalize_spelling_sql}
 
 
 def seed_spellings(seed: Path | None) -> list[str] | None:
@@ -50,8 +49,7 @@ def seed_spellings(seed: Path | None) -> list[str] | None:
 
 
 def load(name: str, parameters: dict) -> Suite:
-    """The suite in `expectations/<name>/`, its asset queries' `normalize_spelling(column)` and `survey_id(column)`
-    (a 1C sale's survey, `nps.tokens.sale_survey_id_sql`) expanded."""
+    """The suite in `expectations/<name>/`, its asset queries' `normalize_spelling(column)` expanded."""
     folder = settings().expectations_dir / name
     parts = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))]
     for part in parts:

@@ -1,15 +1,14 @@
 """Whatever the channel (e-mail, the invoice's QR code, file drops), an answer belongs to a known purchase: a survey
-we sent, or the survey of a 1C sale (a QR answer has no send; `nps.tokens.sale_survey_id`). The one exception is an
-anonymous answer, whose id the collector made for it (`ANONYMOUS`: a shop kiosk's, with its location, or the website
-widget's without an order number, `nps.collector.kiosk`): it belongs to no purchase and counts by itself."""
+we sent, or the survey of a 1C sale (a QR answer has no send; `nps.tokens.sale_survey_id`, stored on the sale's row).
+The one exception is an anonymous answer, whose id the collector made for it (`ANONYMOUS`: a shop kiosk's, with its
+location, or the website widget's without an order number, `nps.collector.kiosk`): it belongs to no purchase and
+counts by itself."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 import psycopg
-
-from nps.tokens import sale_survey_id_sql
 
 UNKNOWN_SURVEY = "unknown survey_id (no send, no 1C sale)"
 ANONYMOUS = ("kq", "wq")  # kiosk, widget: `nps.collector.kiosk.answer_survey_id`; never a purchase's id (`sv`, `s-`)
@@ -23,8 +22,7 @@ def unknown_surveys(conn: psycopg.Connection, ids: Iterable[str]) -> set[str]:
         return set()
     sent = conn.execute("select survey_id from raw.survey_sends where survey_id = any(%s)", (list(wanted),))
     unknown = wanted - {row[0] for row in sent}
-    if unknown:  # rare (QR answers, kiosk files): one pass over the sales
-        sold = conn.execute(f"select {sale_survey_id_sql('ref_key')} from raw.onec_sales "
-                            f"where {sale_survey_id_sql('ref_key')} = any(%s)", (list(unknown),))
+    if unknown:  # QR answers, kiosk files: the sale's survey is stored and indexed (raw.onec_sales.survey_id)
+        sold = conn.execute("select survey_id from raw.onec_sales where survey_id = any(%s)", (list(unknown),))
         unknown -= {row[0] for row in sold}
     return unknown

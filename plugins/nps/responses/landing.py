@@ -12,7 +12,7 @@ from nps.collector.pages import HUMAN_SIGNALS
 from nps.config import settings
 from nps.responses import latest
 from nps.responses.known import UNKNOWN_SURVEY, unknown_surveys
-from nps.tokens import SURVEY_ID, sale_survey_id_sql
+from nps.tokens import SURVEY_ID
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +27,10 @@ UNKNOWN_ORDER = "unknown order number (no 1C order with a sale)"
 # A widget answer with the order number the shop's site passed answers that order's survey: the survey of its sale
 # (the first, when 1C shipped it in parts; the latest order, when 1C's yearly numbering reused the number), like a QR
 # answer. Without a sale yet it waits like a QR answer.
-BIND_ORDER = f"""
+BIND_ORDER = """
     update _answers a set survey_id = bound.survey_id
     from (
-        select distinct on (o.number) o.number, {sale_survey_id_sql('s.ref_key')} as survey_id
+        select distinct on (o.number) o.number, s.survey_id
         from raw.onec_orders o
         inner join raw.onec_sales s on s.order_ref = o.ref_key and s.posted and not s.deletion_mark
         where not o.deletion_mark and o.number = any(%(numbers)s)

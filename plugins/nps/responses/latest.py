@@ -2,7 +2,7 @@
 
 Every channel (the collector's landing, file drops) writes answers through `upsert`, the only place that decides it;
 `int_survey_responses` and the marts read the table as it is. A tie goes to the answer that arrived last: later in
-the batch, or in a later load.
+the batch, or in a later load. Postgres stores the row's `input_hash` (what the comment classifier reads) with it.
 """
 
 from __future__ import annotations

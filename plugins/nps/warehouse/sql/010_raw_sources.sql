@@ -58,6 +58,13 @@ create table if not exists raw.onec_sales (
     _run_id         text
 );
 
+-- The sale's survey (`nps.tokens.sale_survey_id` in Python), computed by Postgres whenever the loader writes the row
+-- (and for the rows there already when the column is added): an answer finds its sale by this index
+-- (nps.responses.known), dbt reads it as it is (stg_onec__sales).
+alter table raw.onec_sales add column if not exists
+    survey_id text generated always as ('sv' || left(md5(ref_key), 24)) stored;
+create index if not exists onec_sales_survey_id_idx on raw.onec_sales (survey_id);
+
 create table if not exists raw.onec_sale_lines (
     sale_ref        text not null references raw.onec_sales (ref_key) on delete cascade,
     line_number     integer not null,

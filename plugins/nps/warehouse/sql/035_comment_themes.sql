@@ -13,3 +13,16 @@ create table if not exists raw.comment_themes (
     unique nulls not distinct (survey_id, theme),
     check ((theme is null) = (tone is null))
 );
+-- What the classifier reads of an answer (score, language, comment), hashed: null when the comment is blank, so
+-- nothing to classify. Computed by Postgres whenever the latest answer's row is written (nps.responses.latest), and
+-- for the rows there already when the column is added. classify_new compares it with the themes' `input_hash`
+-- through these two indexes instead of hashing every answer each hour.
+alter table raw.survey_responses add column if not exists
+    input_hash text generated always as (
+        case when nullif(btrim(comment), '') is not null
+            then md5(score::text || E'\x1f' || coalesce(language, '') || E'\x1f' || comment) end
+    ) stored;
+create index if not exists survey_responses_input_hash_idx on raw.survey_responses (survey_id, input_hash)
+    where input_hash is not null;
+create index if not exists comment_themes_input_hash_idx
+    on raw.comment_themes (survey_id, input_hash, dictionary_version);
