@@ -4,7 +4,7 @@ give each regional manager a login that sees only their oblasts.
 Run by `nps bi setup` with .venv-bi's Python: `python bi/import_assets.py BUNDLE.zip USERNAME [ACCESS.json]`.
 Superset's `import-dashboards` command never updates charts or datasets that exist already, so an edit of
 bi/dashboard.yaml would not show; the assets import (what `/api/v1/assets/import/` runs) treats the bundle as the
-source of truth. ACCESS.json (written by nps_dev.bi.access) names the datasets, the regional ones and the managers.
+source of truth. ACCESS.json (written by nps.bi.access) names the datasets, the regional ones and the managers.
 """
 
 import json

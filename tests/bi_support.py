@@ -16,7 +16,7 @@ from unittest import mock
 
 import httpx
 
-from nps_dev import bi
+from nps import bi
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]

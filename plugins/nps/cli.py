@@ -1,7 +1,7 @@
 """`nps` command line: the verbs behind the Makefile targets.
 
 The product's verbs are in PRODUCT; any installed distribution adds its own through the `nps.commands` entry-point
-group (the development package `nps-dev` adds fakes, generate, demo, bi, env and db-*), so this package never imports
+group (the development package `nps-dev` adds fakes, generate, demo, env and db-*), so this package never imports
 development code and a production install simply has fewer verbs.
 """
 
@@ -21,6 +21,7 @@ PRODUCT = {
     "comments": ("nps.comments.cli:main", "customer comments, offline: classify (themes with a tone)"),
     "qr": ("nps.collector.qr:main", "the survey link and QR code of a 1C sale, for the invoice"),
     "kiosk": ("nps.collector.kiosk:main", "shop kiosks: add | revoke | list locations and their tokens"),
+    "bi": ("nps.bi:main", "the Superset dashboard: setup | serve | bundle | managers (in Superset's venv)"),
 }
 
 

@@ -17,7 +17,7 @@ from bi_support import CHROMIUM, RenderedChart, render_dashboard, superset
 from repurchase_support import built_marts
 
 from conftest import free_port
-from nps_dev import bi
+from nps import bi
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None,
                                 reason="Debian's chromium is not installed (make test installs it as root)")

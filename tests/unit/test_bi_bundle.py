@@ -11,7 +11,7 @@ import zipfile
 import pytest
 import yaml
 
-from nps_dev import bi
+from nps import bi
 
 DB_URL = "postgresql://nps_bi:s3cret@127.0.0.1:5432/nps"
 
