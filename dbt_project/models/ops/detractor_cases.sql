@@ -29,19 +29,24 @@ kiosk_locations as (
 ),
 
 kiosk_answers as (
-    -- an anonymous answer makes a case only with a consented contact to call back on
+    -- an anonymous answer makes a case only with a consented contact to call back on; no purchase behind it
     select
         anonymous_answers.survey_id,
+        null::text as purchase_id,
+        null::text as customer_ref,
         anonymous_answers.region,
         anonymous_answers.segment,
+        responses.language,
         anonymous_answers.score,
         anonymous_answers.nps_category,
-        anonymous_answers.responded_at,
-        responses.language,
         responses.reason,
         responses.comment,
-        kiosk_contacts.phone,
-        kiosk_contacts.email,
+        anonymous_answers.responded_at,
+        null::timestamp as delivered_at,
+        null::integer as delay_days,
+        null::boolean as is_in_full,
+        kiosk_contacts.phone as contact_phone,
+        kiosk_contacts.email as contact_email,
         kiosk_locations.location_name
     from anonymous_answers
     inner join kiosk_contacts on anonymous_answers.survey_id = kiosk_contacts.answer_id
@@ -50,6 +55,7 @@ kiosk_answers as (
 ),
 
 all_answers as (
+    -- the purchases' answers and the kiosk's, in kiosk_answers' column order
     select
         survey_id,
         purchase_id,
@@ -70,25 +76,7 @@ all_answers as (
         null as location_name
     from sale_answers
     union all
-    select
-        survey_id,
-        null as purchase_id,
-        null as customer_ref,
-        region,
-        segment,
-        language,
-        score,
-        nps_category,
-        reason,
-        comment,
-        responded_at,
-        null as delivered_at,
-        null as delay_days,
-        null as is_in_full,
-        phone as contact_phone,
-        email as contact_email,
-        location_name
-    from kiosk_answers
+    select * from kiosk_answers
 ),
 
 answers as (
