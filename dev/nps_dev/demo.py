@@ -9,6 +9,13 @@ loopback, then replays each day in schedule order with a simulated clock (contra
   HTTP routes, the fake SendGrid posts signed events → 23:00 nps_load_responses → (every few days and on the last day)
   nps_transform → nps_close_loop.
 
+The other channels of issue 23 go through the same collector: shops registered with the product's kiosk code
+(`open_kiosks`), where the day's walk-ins (`nps_dev.generator.walk_ins`) begin sessions and most answer; and the QR code
+on the invoice, whose link comes from the collector's `GET /qr/{Ref_Key}` as 1C's print form gets it, scanned by a
+share of customers (most of those without a working e-mail address) after the goods arrive (`Customers.scan_invoices`).
+One purchase, one answer: a sale answered by QR is not answered by e-mail, and the other way round; and a customer
+answers once a quarter whatever the channel (`Customers.answered_lately`), as the e-mail throttle has it.
+
 Answering customers buy again as the generator's repurchase model says (promoters more often than detractors, a
 detractor called back within the SLA more often than one left alone: `Repurchases`), over repurchase windows of 14
 and 28 days instead of 90 and 180 so that they close within the replay; the summary prints what the marts found.
@@ -26,22 +33,29 @@ import logging
 import os
 import random
 import re
+import secrets
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
+from psycopg.rows import dict_row
 
 from nps import clock, warehouse
 from nps.config import settings, state_dir
+
+if TYPE_CHECKING:
+    from nps_dev.generator.walk_ins import Shop, Visit
 
 log = logging.getLogger("nps_dev.demo")
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -52,17 +66,68 @@ REPLAY = {"nps_transform": {"replay": True}}
 REPURCHASE_DAYS = {"NPS_REPURCHASE_SHORT_DAYS": "14", "NPS_REPURCHASE_LONG_DAYS": "28"}
 SALES, ORDERS, DELIVERIES = ("Document_РеализацияТоваровУслуг", "Document_ЗаказКлиента",
                              "InformationRegister_ДоставкаЗаказов")
+# of the invoices that reach their customers, the share whose customer scans the QR code: (has a working e-mail
+# address, has none); those with one mostly wait for the e-mail
+QR_SCAN_SHARE = {False: 0.04, True: 0.35}
 DEMO_SCHEMAS = ("landing", "raw", "staging", "intermediate", "marts", "marts_build", "ops", "quality", "snapshots")
 
 
 @dataclass
 class PendingAnswer:
+    """A customer on a survey page: the e-mail's score button (GET /s/{token}/{score}?lang=xx) or the invoice's QR
+    code (GET /q/{token}/{score}?lang=xx), then the page's form posted; `score` None: a QR page looked at and left."""
     at: datetime
-    url: str            # the score button's link: GET /s/{token}/{score}?lang=xx
-    score: int
+    url: str
+    score: int | None
     comment: str | None
     reasons: list[str]
     language: str
+    channel: str = "email"
+
+    def send(self, http: httpx.Client, clock_file: Path) -> bool:
+        clock.set_simulated_now(clock_file, self.at)
+        page = http.get(self.url)  # shows the page, records nothing
+        page.raise_for_status()
+        if self.score is None:
+            return False
+        form = {"score": str(self.score), "lang": self.language, "reasons": self.reasons}
+        if self.comment:
+            form["comment"] = self.comment
+        posted = http.post(self.url.split("?")[0].rsplit("/", 1)[0], data=form)
+        if posted.status_code not in (200, 303):
+            raise RuntimeError(f"the collector refused an answer: HTTP {posted.status_code}")
+        return True
+
+
+@dataclass
+class KioskVisit:
+    """A walk-in at a shop's kiosk (`nps_dev.generator.walk_ins`): a session begins, most answer a minute later."""
+    url: str            # the shop's kiosk: <collector>/k/<token>
+    visit: Visit
+    channel = "kiosk"
+
+    @property
+    def at(self) -> datetime:
+        return self.visit.at
+
+    def send(self, http: httpx.Client, clock_file: Path) -> bool:
+        clock.set_simulated_now(clock_file, self.at)
+        self._post(http, "sessions", {"id": self.visit.session_id})
+        answer = self.visit.answer
+        if answer is None:
+            return False  # walked away: the funnel's first step only
+        clock.set_simulated_now(clock_file, self.at + timedelta(hours=answer.delay_hours))
+        body = {"id": self.visit.session_id, "score": answer.score, "reasons": answer.reasons,
+                "comment": answer.comment or "", "lang": answer.language, "signal": "touch"}
+        if self.visit.contact:  # a call back asked for: only with the consent ticked, as the kiosk page sends it
+            body |= {"contact": self.visit.contact, "consent": True}
+        self._post(http, "answers", body)
+        return True
+
+    def _post(self, http: httpx.Client, kind: str, body: dict) -> None:
+        posted = http.post(f"{self.url}/{kind}", json=body)
+        if posted.status_code != 200:
+            raise RuntimeError(f"the collector refused a kiosk's {kind[:-1]}: HTTP {posted.status_code}")
 
 
 @dataclass
@@ -221,12 +286,19 @@ class Customers:
 
     def __init__(self, stack, model, truth: dict, url: str, collector: str, seed: int,
                  repurchases: Repurchases) -> None:
+        from nps_dev.generator.responses import ResponseModel
+
         self.stack, self.model, self.truth, self.url = stack, model, truth, url
         self.repurchases = repurchases
         self.collector = collector
         self.rng = random.Random(seed)
+        # who scans an invoice and how they answer: draws of their own, so the e-mail answers keep theirs
+        self.scan_rng = random.Random(f"qr/{seed}")
+        self.scan_model = ResponseModel(seed=seed, base_response_rate=0.8)  # a scan is a decision to answer
         self.seen = 0
         self.answered: set[str] = set()
+        self.last_answer: dict[str, datetime] = {}  # customer ref -> their latest answer, whatever the channel
+        self.throttle = timedelta(days=settings().throttle_days)
         self.pending: list[PendingAnswer] = []
         self.sent_total = 0
         self.other_messages = 0
@@ -279,7 +351,8 @@ class Customers:
                     self.stack.sendgrid.unsubscribe(email, group)
                     continue
                 answer = None
-                if survey_id not in self.answered and survey_id in purchases:
+                if survey_id not in self.answered and survey_id in purchases \
+                        and not self.answered_lately(purchases[survey_id][1], now):
                     order_ref, customer_ref, _ = purchases[survey_id]
                     facts = {**self.truth["orders"].get(order_ref, {}), **self.truth["customers"].get(customer_ref, {})}
                     if facts:
@@ -295,6 +368,7 @@ class Customers:
                     self.answered.add(survey_id)
                     token = tokens.mint(survey_id, issued_at=now)
                     answered_at = now + timedelta(hours=answer.delay_hours)
+                    self.last_answer[purchases[survey_id][1]] = answered_at
                     self.repurchases.answered(survey_id, purchases[survey_id][2], answer.category, answered_at)
                     self.pending.append(PendingAnswer(
                         at=answered_at,
@@ -308,22 +382,101 @@ class Customers:
                 raise RuntimeError(f"the collector refused SendGrid's signed events: HTTP {status}")
         return len(ids)
 
-    def answer_until(self, end: datetime, clock_file: Path) -> int:
-        """Customers click their score button and submit the page, at their own simulated time."""
-        due = sorted((a for a in self.pending if a.at <= end), key=lambda a: a.at)
+    def answered_lately(self, customer_ref: str, at: datetime) -> bool:
+        """Whether the customer answered, by any channel, within the send throttle (90 days) of `at`: one answer a
+        quarter, as the e-mail throttle has it, so that no answer's repurchase window holds another answer's purchase
+        (the repurchase marts would see the model's effect watered down)."""
+        last = self.last_answer.get(customer_ref)
+        return last is not None and abs(at - last) < self.throttle
+
+    def answer_until(self, end: datetime, clock_file: Path, walk_ins: Iterable[KioskVisit] = ()) -> Counter[str]:
+        """Customers click their score button or scan their invoice and submit the page, and the day's walk-ins use
+        the shops' kiosks, in time order at their own simulated time: answers per channel."""
+        due = sorted([*(a for a in self.pending if a.at <= end), *walk_ins], key=lambda a: a.at)
         self.pending = [a for a in self.pending if a.at > end]
+        answers: Counter[str] = Counter()
         with httpx.Client(timeout=10) as http:
-            for answer in due:
-                clock.set_simulated_now(clock_file, answer.at)
-                page = http.get(answer.url)  # the e-mail's score button: shows the page, records nothing
-                page.raise_for_status()
-                form = {"score": str(answer.score), "lang": answer.language, "reasons": answer.reasons}
-                if answer.comment:
-                    form["comment"] = answer.comment
-                posted = http.post(answer.url.split("?")[0].rsplit("/", 1)[0], data=form)
-                if posted.status_code not in (200, 303):
-                    raise RuntimeError(f"the collector refused an answer: HTTP {posted.status_code}")
-        return len(due)
+            for item in due:
+                if item.send(http, clock_file):
+                    answers[item.channel] += 1
+        return answers
+
+    def scan_invoices(self, day: date) -> None:
+        """The invoices that reach their customers on `day` (`invoice_arrivals`): some customers scan the QR code
+        printed on them, most of those without a working e-mail address and a few of the others, hours to days later,
+        and most who scan answer there. The link is the one 1C's print form gets from the collector (GET
+        /qr/{Ref_Key}, HTTP Basic with NPS_QR_API_KEY). A sale answered one way is never answered the other way."""
+        arrivals = invoice_arrivals(self.stack.onec.all(SALES), self.stack.onec.all(DELIVERIES), day)
+        with httpx.Client(timeout=10, auth=("1c", os.environ["NPS_QR_API_KEY"])) as http:
+            for sale, arrived in arrivals:
+                customer = self.truth["customers"].get(sale["Контрагент_Key"])
+                if customer is None or self.answered_lately(sale["Контрагент_Key"], arrived):
+                    continue
+                no_email = self.model.email_fate(customer["email"]) == "bounce"
+                if self.scan_rng.random() >= QR_SCAN_SHARE[no_email]:
+                    continue
+                link = http.get(f"{self.collector}/qr/{sale['Ref_Key']}")
+                link.raise_for_status()
+                survey_id, url = link.json()["survey_id"], link.json()["url"]  # {"sale_ref", "survey_id", "url"}
+                if survey_id in self.answered:
+                    continue
+                facts = {**self.truth["orders"].get(sale["Заказ_Key"], {"delivered": True}), **customer}
+                answer = self.scan_model.decide(facts, self.scan_rng)
+                at = arrived + timedelta(hours=self.scan_rng.uniform(2, 24 * 5))
+                if answer is None:  # scanned, looked, put the phone away
+                    self.pending.append(PendingAnswer(at, f"{url}?lang={customer['language']}", None, None, [],
+                                                      customer["language"], "qr"))
+                    continue
+                self.answered.add(survey_id)
+                self.last_answer[sale["Контрагент_Key"]] = at
+                self.repurchases.answered(survey_id, sale["Ref_Key"], answer.category, at)
+                self.pending.append(PendingAnswer(
+                    at, f"{url}/{answer.score}?lang={answer.language}", answer.score, answer.comment,
+                    sorted({REASON_MAP.get(r, "other") for r in answer.reasons}), answer.language, "qr"))
+
+
+def by_channel(answers: Counter[str]) -> str:
+    """"e-mail 12, QR 1, kiosk 7": a day's or the demo's answers by the channel they came through."""
+    return ", ".join(f"{label} {answers[channel]}" for channel, label in (("email", "e-mail"), ("qr", "QR"),
+                                                                          ("kiosk", "kiosk")))
+
+
+def invoice_arrivals(sales: list[dict], deliveries: list[dict], day: date) -> list[tuple[dict, datetime]]:
+    """The posted sales whose invoice reaches the customer on `day`, with when (Europe/Kyiv): with the goods when
+    the order's delivery is recorded, at once for a sale over the counter (no order), two days after a follow-up
+    shipment dated after the order's delivery; never for an order still on its way or lost."""
+    from nps_dev.generator.core import EMPTY_DATE, EMPTY_GUID
+
+    delivered = {row["Заказ_Key"]: row["ДатаДоставки"] for row in deliveries if row["ДатаДоставки"] != EMPTY_DATE}
+    out = []
+    for sale in sales:
+        if not sale["Posted"] or sale["DeletionMark"]:
+            continue
+        sold = datetime.fromisoformat(sale["Date"])
+        if sale["Заказ_Key"] == EMPTY_GUID:
+            arrived = sold
+        elif sale["Заказ_Key"] in delivered:
+            arrived = datetime.fromisoformat(delivered[sale["Заказ_Key"]])
+            if arrived < sold:  # a follow-up shipment after the order's delivery: a trip of its own
+                arrived = sold + timedelta(days=2)
+        else:
+            continue
+        if arrived.date() == day:
+            out.append((sale, arrived.replace(tzinfo=KYIV)))
+    return out
+
+
+def open_kiosks(url: str, collector: str, shops: tuple[Shop, ...]) -> dict[str, str]:
+    """Each shop's kiosk registered as `nps kiosk add` does it, and its page opened as the shop's tablet would:
+    location id -> the kiosk's URL (its token exists in clear only here)."""
+    from nps.collector import kiosk
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        urls = {shop.location_id: f"{collector}/k/{kiosk.add(conn, shop.location_id, shop.name, shop.region)}"
+                for shop in shops}
+    for link in urls.values():
+        httpx.get(link, timeout=10).raise_for_status()
+    return urls
 
 
 def managers_close_tasks(stack, url: str, now: datetime, rng: random.Random, repurchases: Repurchases) -> int:
@@ -372,6 +525,7 @@ def run(args: argparse.Namespace) -> int:
     from nps_dev.generator import GeneratorConfig, generate
     from nps_dev.generator.repurchase import RepurchaseModel
     from nps_dev.generator.responses import ResponseModel
+    from nps_dev.generator.walk_ins import SHOPS, walk_ins
     from nps_dev.operator import Operator
 
     t0 = time.monotonic()
@@ -407,6 +561,9 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update({"NPS_SIMULATION": "1", "NPS_CLOCK_FILE": str(clock_file), "NPS_COLLECTOR_BASE_URL": collector,
                        "NPS_SENDGRID_WEBHOOK_PUBLIC_KEY": stack.sendgrid.public_key,
                        "NPS_COLLECTOR_RATE_LIMIT": "0",  # every simulated customer comes from 127.0.0.1
+                       "NPS_KIOSK_RATE_LIMIT": "0",  # a day's walk-ins reach a kiosk within a second of real time
+                       # what 1C's print form sends to GET /qr/{Ref_Key} for an invoice's QR code
+                       "NPS_QR_API_KEY": os.environ.get("NPS_QR_API_KEY") or secrets.token_urlsafe(24),
                        # a small distributor's ceiling: the first day's batch (a week of catch-up) waits for approval
                        "NPS_SEND_APPROVAL_CEILING": os.environ.get("NPS_SEND_APPROVAL_CEILING", "100"),
                        "NPS_RETRY_DELAY_SECONDS": os.environ.get("NPS_RETRY_DELAY_SECONDS", "5"),
@@ -422,6 +579,11 @@ def run(args: argparse.Namespace) -> int:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
     dags = {dag_id: bag.get_dag(dag_id) for dag_id in DAG_ORDER if bag.get_dag(dag_id) is not None}
     _say(f"-- replaying day by day with DAGs: {', '.join(dags)}")
+    kiosks = open_kiosks(url, collector, SHOPS)
+    _say("-- shops with an NPS kiosk (nps kiosk add): " + "; ".join(f"{shop.name}, {shop.region}" for shop in SHOPS)
+         + "; walk-ins answer there, and customers scan the QR code on their invoices (GET /qr/{Ref_Key}), "
+         "most of those without an e-mail address")
+    walk_rng, walk_model = random.Random(f"walk-ins/{args.seed}"), ResponseModel(seed=args.seed)
 
     repurchase_model = RepurchaseModel()
     window = settings().repurchase_short_days
@@ -433,7 +595,7 @@ def run(args: argparse.Namespace) -> int:
          f"+{repurchase_model.closed_in_sla_uplift:.0%} when their case is closed within its SLA")
     customers = Customers(stack, ResponseModel(seed=args.seed), truth, url, collector, args.seed, repurchases)
     timings = Timings()
-    answered = 0
+    answered: Counter[str] = Counter()
     operator = Operator(lambda request: "Approve", user="demo-operator", on_answer=lambda request, option: _say(
         f"   operator: {option} in Airflow's Required actions for {request.dag_id}: {request.body.splitlines()[0]}"))
     operator.start()  # answers a large batch's approval request as a person at the Airflow UI would
@@ -448,6 +610,7 @@ def run(args: argparse.Namespace) -> int:
             stack.onec.set_as_of(at(1).replace(tzinfo=None))
             if "nps_extract" in dags:
                 run_dag(dags["nps_extract"], at(1), timings)
+            customers.scan_invoices(day)
             # In production the loads' Assets trigger nps_transform right after extraction, and the marts' Asset
             # triggers nps_close_loop; the replay runs them on the first day, every few days and on the last day.
             if offset % args.transform_every == 0 and day != last_day:
@@ -459,15 +622,16 @@ def run(args: argparse.Namespace) -> int:
             if "nps_send_surveys" in dags:
                 run_dag(dags["nps_send_surveys"], at(10), timings)
             sent = customers.receive(at(10))
-            today = customers.answer_until(at(23), clock_file)
+            visits = [KioskVisit(kiosks[v.shop.location_id], v) for v in walk_ins(SHOPS, day, walk_rng, walk_model)]
+            today = customers.answer_until(at(23), clock_file, visits)
             answered += today
             clock.set_simulated_now(clock_file, at(23))
             closed = managers_close_tasks(stack, url, at(23), customers.rng, repurchases)
             if "nps_load_responses" in dags:
                 run_dag(dags["nps_load_responses"], at(23), timings)
-            _say(f"   day {offset + 1:>2}/{days} {day:%a %Y-%m-%d}: surveys sent {sent:>4}, answers {today:>3}, "
-                 f"cases closed by managers {closed:>2} (total {customers.sent_total} sent, {answered} answered)  "
-                 f"[{time.monotonic() - t0:4.0f}s]")
+            _say(f"   day {offset + 1:>2}/{days} {day:%a %Y-%m-%d}: surveys sent {sent:>4}, answers {today.total():>3} "
+                 f"({by_channel(today)}), cases closed by managers {closed:>2} (total {customers.sent_total} sent, "
+                 f"{answered.total()} answered)  [{time.monotonic() - t0:4.0f}s]")
         # the last day: transform and close the loop after the day's answers are loaded, so the summary has them
         final = datetime.combine(last_day, datetime.min.time(), KYIV).replace(hour=23, minute=30)
         clock.set_simulated_now(clock_file, final)
@@ -557,10 +721,15 @@ def print_summary(url: str, repurchase_days: int) -> None:
         _table(conn, "Survey funnel (all days)", "select sum(sent) sent, sum(delivered) delivered, sum(bounced) "
                "bounced, sum(opened) opened, sum(clicked) clicked, sum(responded) responded, sum(unsubscribed) "
                "unsubscribed from marts.survey_funnel")
+        print_channels(conn)
         # a view over ops.case_state: the live owner and status nps_close_loop wrote
         _table(conn, "Detractor cases per manager", "select coalesce(manager_email, '(no owner)') manager, "
                "count(*) cases, count(*) filter (where status = 'open') open, count(*) filter (where status = "
                "'closed') closed, count(notified_at) notified from ops.detractor_cases group by 1 order by 2 desc")
+        _table(conn, "Kiosk customers who left a phone to be called back (their cases, by shop)",
+               "select location_name shop, region, count(*) cases, count(notified_at) notified, count(*) filter "
+               "(where status = 'closed') closed from ops.detractor_cases where location_name is not null "
+               "group by 1, 2 order by 3 desc")
         _say("\nWhat the comments say, latest month (marts.comment_themes_by_month)")
         try:
             for line in top_themes(conn):
@@ -576,6 +745,16 @@ def print_summary(url: str, repurchase_days: int) -> None:
         except psycopg.Error as exc:
             conn.rollback()
             _say(f"  not available ({exc.diag.message_primary})")
+
+
+def print_channels(conn: psycopg.Connection) -> None:
+    """Answers and NPS by the way they came (e-mail, the invoice's QR code, a shop's kiosk), and each channel's
+    funnel: e-mails opened, QR pages opened, kiosk sessions begun, and how many of those answered, per month."""
+    _table(conn, "NPS by channel, per month", "select month, channel, responses, round(nps, 1) as nps, "
+           "round(nps_moe_95, 1) as moe_95, is_low_n from marts.nps_by_channel order by month, responses desc, channel")
+    _table(conn, "Survey funnel by channel, per month (opened: e-mail opened, QR page opened, kiosk session begun)",
+           "select month, channel, opened, answered, round(response_rate, 3) as response_rate "
+           "from marts.survey_funnel_by_channel order by month, opened desc, channel")
 
 
 def top_themes(conn: psycopg.Connection, limit: int = 3) -> list[str]:
@@ -605,39 +784,51 @@ def top_themes(conn: psycopg.Connection, limit: int = 3) -> list[str]:
 def repurchase_findings(conn: psycopg.Connection, window_days: int) -> list[str]:
     """One line per finding, every number read from the marts (never recomputed here): promoters against detractors,
     and detractors called back within the SLA against the others (observational: who gets called is not random)."""
-    def pct(rate, lower=None, upper=None) -> str:
-        return f"{rate * 100:.0f} %" + (f" ({lower * 100:.0f}–{upper * 100:.0f})" if lower is not None else "")
-
-    def points(difference, lower, upper) -> str:
-        return f"difference {difference * 100:+.0f} points (95 % CI {lower * 100:+.0f} to {upper * 100:+.0f})"
-
     def verdict(significant: bool) -> str:
         return "significant" if significant else "not significant"
 
+    with conn.cursor(row_factory=dict_row) as cur:
+        versus = cur.execute(
+            "select promoters_matured, promoter_repurchase_rate, promoter_repurchase_rate_lower, "
+            "promoter_repurchase_rate_upper, detractors_matured, detractor_repurchase_rate, "
+            "detractor_repurchase_rate_lower, detractor_repurchase_rate_upper, rate_difference, difference_lower, "
+            "difference_upper, is_significant from marts.repurchase_difference "
+            "where period = 'all' and window_days = %s", (window_days,)).fetchone()
+        closed_loop = cur.execute(
+            "select in_sla_matured, in_sla_repurchase_rate, in_sla_repurchase_rate_lower, "
+            "in_sla_repurchase_rate_upper, other_matured, other_repurchase_rate, other_repurchase_rate_lower, "
+            "other_repurchase_rate_upper, rate_difference, difference_lower, difference_upper, p_value, is_significant "
+            "from marts.closed_loop_effect where window_days = %s", (window_days,)).fetchone()
     lines = []
-    row = conn.execute(
-        "select promoters_matured, promoter_repurchase_rate, promoter_repurchase_rate_lower, "
-        "promoter_repurchase_rate_upper, detractors_matured, detractor_repurchase_rate, detractor_repurchase_rate_lower, "
-        "detractor_repurchase_rate_upper, rate_difference, difference_lower, difference_upper, is_significant "
-        "from marts.repurchase_difference where period = 'all' and window_days = %s", (window_days,)).fetchone()
-    if row is None or row[8] is None:
+    if versus is None or versus["rate_difference"] is None:
         lines.append(f"repurchase within {window_days} days: no promoter's and detractor's window has closed yet")
     else:
-        lines.append(f"repurchase within {window_days} days: promoters {pct(*row[1:4])} (n={row[0]}) vs detractors "
-                     f"{pct(*row[5:8])} (n={row[4]}), {points(*row[8:11])}, {verdict(row[11])}")
-    row = conn.execute(
-        "select in_sla_matured, in_sla_repurchase_rate, in_sla_repurchase_rate_lower, in_sla_repurchase_rate_upper, "
-        "other_matured, other_repurchase_rate, other_repurchase_rate_lower, other_repurchase_rate_upper, "
-        "rate_difference, difference_lower, difference_upper, p_value, is_significant from marts.closed_loop_effect "
-        "where window_days = %s", (window_days,)).fetchone()
-    if row is None or row[8] is None:
+        compared = compare_groups(versus, ("promoters", "promoter", "promoters"),
+                                  ("detractors", "detractor", "detractors"))
+        lines.append(f"repurchase within {window_days} days: {compared}, {verdict(versus['is_significant'])}")
+    if closed_loop is None or closed_loop["rate_difference"] is None:
         lines.append(f"closed loop, within {window_days} days: no detractors' windows on both sides have closed yet")
     else:
-        p_value = "n/a" if row[11] is None else f"{row[11]:.3f}"
-        lines.append(f"closed loop (observational), within {window_days} days: detractors whose case was closed "
-                     f"within its SLA {pct(*row[1:4])} (n={row[0]}) vs the other detractors {pct(*row[5:8])} "
-                     f"(n={row[4]}), {points(*row[8:11])}, p = {p_value}, {verdict(row[12])}")
+        p_value = "n/a" if closed_loop["p_value"] is None else f"{closed_loop['p_value']:.3f}"
+        compared = compare_groups(closed_loop,
+                                  ("detractors whose case was closed within its SLA", "in_sla", "in_sla"),
+                                  ("the other detractors", "other", "other"))
+        lines.append(f"closed loop (observational), within {window_days} days: {compared}, p = {p_value}, "
+                     f"{verdict(closed_loop['is_significant'])}")
     return lines
+
+
+def compare_groups(row: dict, first: tuple[str, str, str], second: tuple[str, str, str]) -> str:
+    """"<A> 58 % (53–64) (n=272) vs <B> 46 % (39–54) (n=171), difference +12 points (95 % CI +3 to +22)": group A
+    against group B of a repurchase mart's row. A group is (label, its rate columns' prefix, its count's prefix):
+    `<rate>_repurchase_rate[_lower|_upper]`, `<count>_matured`; the difference is `rate_difference` and its interval."""
+    def group(label: str, rate: str, count: str) -> str:
+        value, lower, upper = (row[f"{rate}_repurchase_rate{end}"] for end in ("", "_lower", "_upper"))
+        interval = f" ({lower * 100:.0f}–{upper * 100:.0f})" if lower is not None else ""
+        return f"{label} {value * 100:.0f} %{interval} (n={row[f'{count}_matured']})"
+
+    return (f"{group(*first)} vs {group(*second)}, difference {row['rate_difference'] * 100:+.0f} points "
+            f"(95 % CI {row['difference_lower'] * 100:+.0f} to {row['difference_upper'] * 100:+.0f})")
 
 
 def print_next_steps() -> None:

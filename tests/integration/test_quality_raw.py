@@ -198,6 +198,14 @@ def test_an_answer_through_the_invoice_qr_code_has_no_send_and_is_known(qurl, co
     assert failures(run(qurl, "qr_answer", "raw_survey_answers")) == set()
 
 
+def test_an_anonymous_kiosk_or_widget_answer_is_known_without_a_send_or_a_sale(qurl, conn):
+    """A shop kiosk's answer and the widget's without an order: ids the collector made, no purchase behind them."""
+    conn.execute("insert into raw.survey_responses (survey_id, score, channel, location_id, responded_at) values "
+                 "(%s, 9, 'kiosk', 'kyiv-1', %s), (%s, 4, 'web', null, %s)",
+                 ("kq" + "a" * 32, tz(1), "wq" + "b" * 32, tz(1)))
+    assert failures(run(qurl, "anonymous_answer", "raw_survey_answers")) == set()
+
+
 def test_unknown_event_type(qurl, conn):
     conn.execute("update raw.sendgrid_events set event = 'teleported' where sg_event_id = 'e3'")
     result = run(qurl, "unknown_event", "raw_events")

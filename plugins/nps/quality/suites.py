@@ -16,9 +16,10 @@ from pathlib import Path
 
 from nps.config import settings
 from nps.quality.settings import QualitySettings
+from nps.responses.known import anonymous_sql
 
 EARLIEST = datetime(2000, 1, 1)       # 1C's empty date is 0001-01-01: anything before 2000 is a bad conversion
-MACRO = re.compile(r"\b(normalize_spelling)\((\w+)\)")
+MACRO = re.compile(r"\b(normalize_spelling|anonymous)\(([\w.]+)\)")
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def normalize_spelling_sql(expr: str) -> str:
             f"'         ''''''''   '), '\\s+', ' ', 'g')), '')")
 
 
-MACROS = {"normalize_spelling": normalize_spelling_sql}
+MACROS = {"normalize_spelling": normalize_spelling_sql, "anonymous": anonymous_sql}
 
 
 def seed_spellings(seed: Path | None) -> list[str] | None:
@@ -49,7 +50,8 @@ def seed_spellings(seed: Path | None) -> list[str] | None:
 
 
 def load(name: str, parameters: dict) -> Suite:
-    """The suite in `expectations/<name>/`, its asset queries' `normalize_spelling(column)` expanded."""
+    """The suite in `expectations/<name>/`, its asset queries' `normalize_spelling(column)` and `anonymous(column)`
+    (a kiosk's or the widget's answer, `nps.responses.known.anonymous_sql`) expanded."""
     folder = settings().expectations_dir / name
     parts = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))]
     for part in parts:

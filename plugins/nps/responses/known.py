@@ -14,6 +14,13 @@ UNKNOWN_SURVEY = "unknown survey_id (no send, no 1C sale)"
 ANONYMOUS = ("kq", "wq")  # kiosk, widget: `nps.collector.kiosk.answer_survey_id`; never a purchase's id (`sv`, `s-`)
 
 
+def anonymous_sql(survey_id: str) -> str:
+    """SQL over the column `survey_id`: itself when it is an anonymous answer's, else null (the raw gate's
+    `anonymous(column)`: such an answer is known without a send or a sale)."""
+    prefixes = ", ".join(f"'{prefix}'" for prefix in ANONYMOUS)
+    return f"(case when left({survey_id}, 2) in ({prefixes}) then {survey_id} end)"
+
+
 def unknown_surveys(conn: psycopg.Connection, ids: Iterable[str]) -> set[str]:
     """Those of `ids` with no send in `raw.survey_sends` and no sale in `raw.onec_sales`: their answers go to
     raw.quarantine, never to raw."""
