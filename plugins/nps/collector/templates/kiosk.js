@@ -44,8 +44,8 @@
     var t = cfg.texts[lang];
     document.documentElement.lang = lang;
     text('q', 'question'); text('low', 'low'); text('high', 'high'); text('rq', 'reasons'); text('cl', 'comment');
-    text('send', 'submit');
-    text('ctl', 'kiosk_contact'); text('consent', 'kiosk_consent'); text('cerr', 'kiosk_contact_invalid'); text('tt', 'thanks_title'); text('tx', 'thanks'); text('again', 'kiosk_again');
+    text('send', 'submit'); text('tt', 'thanks_title'); text('tx', 'thanks'); text('again', 'kiosk_again');
+    text('ctl', 'kiosk_contact'); text('consent', 'kiosk_consent'); text('cerr', 'kiosk_contact_invalid');
     Array.prototype.forEach.call($('scale').children, function (b) {
       b.setAttribute('aria-label', t.question + ' ' + b.textContent);
     });
