@@ -18,6 +18,8 @@ Runs after `nps_transform` publishes the marts (Asset `nps://marts/nps`). As of 
 3. **create_crm_tasks** - one `tasks.task.add` per case (deadline = SLA), created once (when `nps_crm` is set).
 4. **send_digests** - one e-mail per manager and day (SendGrid, manager's language): new cases and open cases past
    their SLA (`NPS_CASE_SLA_BUSINESS_DAYS`, default 2). Claimed before sending: a re-run never sends twice.
+5. **forget_kiosk_contacts** - the phones / e-mails kiosk customers left with consent, erased
+   `NPS_KIOSK_CONTACT_RETENTION_DAYS` (30) after their case closed, or after the consent when it made no case.
 
 Logic: `plugins/nps/closeloop/`. State: `ops.case_state`, `ops.digests`.
 """
@@ -56,7 +58,13 @@ def nps_close_loop():
 
         return run.send_digests(run.run_day(context))
 
-    open_cases() >> read_back_task_status() >> create_crm_tasks() >> send_digests()
+    @task(trigger_rule="all_done")
+    def forget_kiosk_contacts(**context) -> dict:
+        from nps.closeloop import run
+
+        return run.forget_kiosk_contacts(run.run_day(context))
+
+    open_cases() >> read_back_task_status() >> create_crm_tasks() >> send_digests() >> forget_kiosk_contacts()
 
 
 nps_close_loop()

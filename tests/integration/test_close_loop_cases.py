@@ -135,3 +135,33 @@ def test_a_kiosk_answer_makes_a_case_only_with_a_consented_contact(answers, db, 
         db.execute("delete from ops.kiosk_locations where location_id = 'podil-test'")
         db.execute("delete from raw.survey_responses where survey_id = any(%s)", (list(ids.values()),))
         db.execute("delete from ops.case_state where survey_id = any(%s)", (list(ids.values()),))
+
+
+def test_a_kiosk_contact_is_erased_after_its_case_closed_or_its_consent_expired(db, monkeypatch):
+    """The consent is to be called back about one answer: nps_close_loop erases the contact
+    NPS_KIOSK_CONTACT_RETENTION_DAYS after its case closed, or after the consent when no case is open."""
+    monkeypatch.setenv("NPS_KIOSK_CONTACT_RETENTION_DAYS", "30")
+    ids = {key: "kq" + uuid.uuid4().hex for key in ("open", "closed_lately", "closed_long_ago", "no_case", "fresh")}
+    consented = {"open": 90, "closed_lately": 60, "closed_long_ago": 60, "no_case": 31, "fresh": 2}
+    try:
+        for key, days in consented.items():
+            db.execute("insert into ops.kiosk_contacts (answer_id, location_id, phone, language, consent_text, "
+                       "consented_at) values (%s, 'forget-test', '+380671234567', 'uk', 'так', %s)",
+                       (ids[key], DAY - timedelta(days=days)))
+        for key, status, closed in (("open", "open", None), ("closed_lately", "closed", 10),
+                                    ("closed_long_ago", "closed", 31)):
+            opened = DAY - timedelta(days=consented[key])
+            db.execute("insert into ops.case_state (survey_id, kind, region, owner_source, opened_at, sla_due_date, "
+                       "first_seen_on, status, closed_at) values (%s, 'detractor', 'Київська область', 'seed', %s, "
+                       "%s, %s, %s, %s)", (ids[key], opened, opened.date(), opened.date(), status,
+                                          DAY - timedelta(days=closed) if closed else None))
+        run = RunDay.of(DAY, "Europe/Kyiv", "forget#1")
+        assert cases.forget_kiosk_contacts(db, run, settings()) == 2
+        kept = {r[0] for r in db.execute("select answer_id from ops.kiosk_contacts where location_id = 'forget-test'")}
+        assert kept == {ids["open"], ids["closed_lately"], ids["fresh"]}
+        assert cases.forget_kiosk_contacts(db, run, settings()) == 0  # a re-run erases nothing more
+        assert db.execute("select count(*) from ops.case_state where survey_id = %s",
+                          (ids["closed_long_ago"],)).fetchone() == (1,)  # the case itself stays
+    finally:
+        db.execute("delete from ops.kiosk_contacts where location_id = 'forget-test'")
+        db.execute("delete from ops.case_state where survey_id = any(%s)", (list(ids.values()),))

@@ -113,3 +113,16 @@ def open_cases(conn: psycopg.Connection, run: RunDay, s: CloseLoopSettings) -> d
                     len(unowned), ", ".join(unowned[:50]))
     summary["unowned_ids"] = unowned[:200]
     return summary
+
+
+def forget_kiosk_contacts(conn: psycopg.Connection, run: RunDay, s: CloseLoopSettings) -> int:
+    """Erase the phones and e-mails kiosk customers left (ops.kiosk_contacts) `kiosk_contact_days` after their case
+    closed, or after their consent when no case is open or was closed since: the consent was to be called back about
+    that answer, nothing longer. The case itself (ops.case_state) and the marts keep everything else."""
+    return conn.execute("""
+        delete from ops.kiosk_contacts k
+         where k.consented_at < %(before)s
+           and not exists (select 1 from ops.case_state c
+                            where c.survey_id = k.answer_id
+                              and (c.status <> 'closed' or c.closed_at >= %(before)s))
+    """, {"before": run.cutoff - timedelta(days=s.kiosk_contact_days)}).rowcount

@@ -113,3 +113,12 @@ def send_digests(run: RunDay) -> dict:
     if result["failed"]:
         raise CloseLoopError(f"{result['failed']} digest(s) were refused by SendGrid (retried next attempt)")
     return result
+
+
+def forget_kiosk_contacts(run: RunDay) -> dict:
+    s = settings()
+    with _connect() as conn:
+        erased = cases.forget_kiosk_contacts(conn, run, s)
+    log.info("kiosk contacts erased (%d days after their case closed or their consent): %d", s.kiosk_contact_days,
+             erased)
+    return {"erased": erased}

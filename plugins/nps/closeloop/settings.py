@@ -33,6 +33,7 @@ class CloseLoopSettings:
     task_deadline_hour: int      # local hour of the Bitrix24 task deadline on the SLA day
     from_email: str
     timezone: str
+    kiosk_contact_days: int      # a kiosk customer's contact is erased this long after its case closed (or its consent)
 
 
 def settings() -> CloseLoopSettings:
@@ -45,6 +46,9 @@ def settings() -> CloseLoopSettings:
         raise ValueError(f"NPS_CLOSELOOP_CRM_TASKS must be auto, on or off, got {crm_tasks!r}")
     if base.case_sla_business_days < 0:
         raise ValueError("NPS_CASE_SLA_BUSINESS_DAYS must be >= 0")
+    contact_days = int(os.environ.get("NPS_KIOSK_CONTACT_RETENTION_DAYS", "30") or 30)
+    if contact_days < 0:
+        raise ValueError(f"NPS_KIOSK_CONTACT_RETENTION_DAYS must be >= 0, got {contact_days}")
     hour = int(os.environ.get("NPS_CLOSELOOP_TASK_DEADLINE_HOUR", "18") or 18)
     if not 0 <= hour <= 23:
         raise ValueError(f"NPS_CLOSELOOP_TASK_DEADLINE_HOUR must be 0..23, got {hour}")
@@ -60,4 +64,5 @@ def settings() -> CloseLoopSettings:
         task_deadline_hour=hour,
         from_email=base.sendgrid_from_email,
         timezone=base.timezone,
+        kiosk_contact_days=contact_days,
     )
