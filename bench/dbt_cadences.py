@@ -242,7 +242,8 @@ def run(quick: bool = False, lines: int | None = None) -> Result:
                                 + f"; all {sum(k.startswith('test.') for k in timings)} tests {tests:.1f} s")
     result.peak_rss_mib = rss.peaks
     result.raw = {"nightly_s": nightly_s, "answers_s": answers_s, "old_full_refresh_s": old_s,
-                  "first_build_s": first_build_s, "issue_24_node_s": issue_24_s, "lines": lines_n, "sales": sales_n, "answers": answers,
+                  "first_build_s": first_build_s, "issue_24_node_s": issue_24_s, "lines": lines_n, "sales": sales_n,
+                  "answers": answers,
                   "hour_answers": hour_answers, "nodes_nightly": timings_nightly, "nodes_answers": timings_answers,
                   "nodes_old": timings_old}
     return result

@@ -127,8 +127,8 @@ def test_a_kiosk_answer_makes_a_case_only_with_a_consented_contact(answers, db, 
         case = case_details(db, "ops.detractor_cases", [ids["called"]])[ids["called"]]
         shown = view("uk", {**case, "kind": "detractor"}, DAY.date(), cases.BusinessCalendar(settings().holidays),
                      ZoneInfo("Europe/Kyiv"))
-        assert (shown["customer"], shown["company"], shown["phone"]) == ("Клієнт кіоску в магазині", "Магазин на Подолі",
-                                                                          "+380671234567")
+        assert (shown["customer"], shown["company"], shown["phone"]) == (
+            "Клієнт кіоску в магазині", "Магазин на Подолі", "+380671234567")
         assert shown["order"] is None and shown["delivery"] is None and shown["comment"] == "Довго чекав на касі"
     finally:
         db.execute("delete from ops.kiosk_contacts where location_id = 'podil-test'")

@@ -129,10 +129,12 @@ def test_kiosk_contact_rule():
     assert kiosk.contact_of("(067) 123-45-67") == {"phone": "+380671234567", "email": None}
     assert kiosk.contact_of("380671234567") == {"phone": "+380671234567", "email": None}
     assert kiosk.contact_of("a.b@firma.com.ua") == {"phone": None, "email": "a.b@firma.com.ua"}
-    for bad in ("", "12345", "067 123 45 6x", "a@b", "@firma.ua", "a@@b.ua", "٠٦٧١٢٣٤٥٦٧٨", "1" * 16, "x@y." + "a" * 260):
+    for bad in ("", "12345", "067 123 45 6x", "a@b", "@firma.ua", "a@@b.ua", "٠٦٧١٢٣٤٥٦٧٨", "1" * 16,
+                "x@y." + "a" * 260):
         assert kiosk.contact_of(bad) is None, bad
     answer = {"survey_id": "kq" + "0" * 32, "location_id": "shop", "score": 6, "language": "pl", "responded_at": 1}
-    assert kiosk.consented_contact({"contact": "0671234567", "consent": True}, answer, "zgoda")["phone"] == "+380671234567"
+    given = {"contact": "0671234567", "consent": True}
+    assert kiosk.consented_contact(given, answer, "zgoda")["phone"] == "+380671234567"
     assert kiosk.consented_contact({"contact": "0671234567", "consent": "true"}, answer, "zgoda") is None
     assert kiosk.consented_contact({"contact": "0671234567", "consent": True}, {**answer, "score": 7}, "zgoda") is None
 

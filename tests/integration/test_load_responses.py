@@ -143,12 +143,15 @@ def test_an_answer_finds_its_sale_by_the_stored_survey_id(db):
     db.execute("insert into raw.onec_sales (ref_key, sale_date, posted, payload) values (%s, %s, true, '{}')",
                (sold, T0.replace(tzinfo=None)))
     survey, stranger = sale_survey_id(sold), sale_survey_id(str(uuid.uuid4()))
-    assert unknown_surveys(db, [survey, stranger, "kq-anonymous"]) == {stranger}
-    with db.transaction():
-        db.execute("set local enable_seqscan = off")  # a few rows here: the planner would read them all
-        plan = db.execute("explain select survey_id from raw.onec_sales where survey_id = any(%s)",
-                          ([survey],)).fetchall()
-    assert "onec_sales_survey_id_idx" in " ".join(row[0] for row in plan)
+    try:
+        assert unknown_surveys(db, [survey, stranger, "kq-anonymous"]) == {stranger}
+        with db.transaction():
+            db.execute("set local enable_seqscan = off")  # a few rows here: the planner would read them all
+            plan = db.execute("explain select survey_id from raw.onec_sales where survey_id = any(%s)",
+                              ([survey],)).fetchall()
+        assert "onec_sales_survey_id_idx" in " ".join(row[0] for row in plan)
+    finally:
+        db.execute("delete from raw.onec_sales where ref_key = %s", (sold,))  # the session's warehouse is shared
 
 
 def _drop(folder: Path, name: str, text: str) -> Path:

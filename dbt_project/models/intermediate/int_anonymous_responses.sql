@@ -25,6 +25,9 @@ final as (
         'anonymous' as segment,
         responses.score,
         responses.nps_category,
+        responses.reason,
+        responses.comment,
+        responses.language,
         responses.responded_at,
         responses.responded_on
     from responses

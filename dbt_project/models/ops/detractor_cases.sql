@@ -15,10 +15,6 @@ anonymous_answers as (
     select * from {{ ref('int_anonymous_responses') }}
 ),
 
-responses as (
-    select * from {{ ref('int_survey_responses') }}
-),
-
 kiosk_contacts as (
     -- a phone or e-mail a kiosk customer left with consent: read here only, ops to ops (nps.collector.kiosk)
     select * from {{ source('kiosks', 'kiosk_contacts') }}
@@ -36,11 +32,11 @@ kiosk_answers as (
         null::text as customer_ref,
         anonymous_answers.region,
         anonymous_answers.segment,
-        responses.language,
+        anonymous_answers.language,
         anonymous_answers.score,
         anonymous_answers.nps_category,
-        responses.reason,
-        responses.comment,
+        anonymous_answers.reason,
+        anonymous_answers.comment,
         anonymous_answers.responded_at,
         null::timestamp as delivered_at,
         null::integer as delay_days,
@@ -50,7 +46,6 @@ kiosk_answers as (
         kiosk_locations.location_name
     from anonymous_answers
     inner join kiosk_contacts on anonymous_answers.survey_id = kiosk_contacts.answer_id
-    inner join responses on anonymous_answers.survey_id = responses.survey_id
     left join kiosk_locations on anonymous_answers.location_id = kiosk_locations.location_id
 ),
 

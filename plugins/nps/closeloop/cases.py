@@ -67,9 +67,9 @@ def open_cases(conn: psycopg.Connection, run: RunDay, s: CloseLoopSettings) -> d
     summary = {"opened": 0, "reassigned": 0, "withdrawn": 0, "too_old": 0, "unowned": 0}
     with conn.transaction():
         # which answers make a case is the model's rule (ops.detractor_cases): every row as of the cutoff is one
-        rows = conn.execute(sql.SQL("select survey_id::text, nps_category, region, crm_assigned_by_id::text, "
-                                    "responded_at from {} where responded_at < %s").format(warehouse.relation(s.cases_relation)),
-                            (run.cutoff,)).fetchall()
+        query = sql.SQL("select survey_id::text, nps_category, region, crm_assigned_by_id::text, responded_at "
+                        "from {} where responded_at < %s").format(warehouse.relation(s.cases_relation))
+        rows = conn.execute(query, (run.cutoff,)).fetchall()
         known = {r[0]: r for r in conn.execute(
             "select survey_id, owner_email, owner_source, notified_at, digest_id from ops.case_state")}
         current = {r[0] for r in rows}

@@ -55,9 +55,8 @@ def case_details(conn: psycopg.Connection, relation: str, survey_ids: list[str])
         return {}
     query = sql.SQL("""
         select survey_id::text as survey_id, purchase_id, customer_name, company_name, phone, email, location_name,
-               region, order_number, delivered_at, promised_date, delay_days, is_in_full, score, reasons, comment, themes,
-               responded_at,
-               history_days, orders_before, revenue_before
+               region, order_number, delivered_at, promised_date, delay_days, is_in_full, score, reasons, comment,
+               themes, responded_at, history_days, orders_before, revenue_before
           from {rel} where survey_id::text = any(%s)
     """).format(rel=warehouse.relation(relation))
     with conn.cursor(row_factory=dict_row) as cur:

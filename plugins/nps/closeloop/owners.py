@@ -84,7 +84,8 @@ def load_directory(conn: psycopg.Connection, managers_relation: str, fallback_em
     regions: dict[str, dict] = {}
     if relation_exists(conn, managers_relation):
         query = sql.SQL("select region, trim(manager_email), manager_name, language from {} "
-                        "where nullif(trim(manager_email), '') is not null").format(warehouse.relation(managers_relation))
+                        "where nullif(trim(manager_email), '') is not null")
+        query = query.format(warehouse.relation(managers_relation))
         for region, email, name, language in conn.execute(query):
             regions[_clean(region).lower()] = {"email": email, "name": name, "language": language}
     else:
